@@ -1,0 +1,94 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { parse as parseYaml } from "yaml";
+
+/**
+ * What the mesh needs from any Kubernetes cluster, whoever made it: its Istio identity (name, network), a
+ * Kubernetes provider bound to it, the API server URL the *other* clusters' istiod will call, and its
+ * kubeconfig (secret). AKS and EKS clusters become one of these; so does any cluster you already have.
+ */
+export interface ClusterArgs {
+    /** Istio cluster ID (`global.multiCluster.clusterName`); unique in the mesh. */
+    clusterName: string;
+    /** Istio network (`global.network`). */
+    network: string;
+    /** Kubeconfig contents. Always treated as a secret. */
+    kubeconfig: pulumi.Input<string>;
+    /** Context in the kubeconfig; default its current context. */
+    context?: pulumi.Input<string>;
+    /** API server URL reachable from the other clusters' istiod; default the kubeconfig's server. */
+    apiServerUrl?: pulumi.Input<string>;
+    /**
+     * A value that changes only when the cluster itself is replaced (a cloud resource ID, say). Lets the
+     * Kubernetes provider keep its identity while a kubeconfig is unknown during preview. Default the name.
+     */
+    clusterIdentifier?: pulumi.Input<string>;
+    /** Pod IP family; an IPv6 cluster's istiod is told to let sidecars reach IPv4 destinations. */
+    ipFamily?: "ipv4" | "ipv6";
+    /** Annotations for the east-west gateway Service, so each cloud can pick its load balancer flavour. */
+    gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /** Resources that must exist before anything is installed in the cluster (node pools, CNI add-ons). */
+    readyDependencies?: pulumi.Input<pulumi.Resource>[];
+}
+
+export class Cluster extends pulumi.ComponentResource {
+    public readonly clusterName: string;
+    public readonly network: string;
+    public readonly ipFamily: "ipv4" | "ipv6";
+    public readonly provider: k8s.Provider;
+    public readonly apiServerUrl: pulumi.Output<string>;
+    public readonly kubeconfig: pulumi.Output<string>;
+    public readonly gatewayServiceAnnotations: pulumi.Output<Record<string, string>>;
+    /** What Kubernetes resources in this cluster must wait for, beyond the provider. */
+    public readonly readyDependencies: pulumi.Input<pulumi.Resource>[];
+
+    constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-multicluster:index:Cluster", name, {}, opts);
+        this.clusterName = args.clusterName;
+        this.network = args.network;
+        this.ipFamily = args.ipFamily ?? "ipv4";
+        this.readyDependencies = args.readyDependencies ?? [];
+        this.kubeconfig = pulumi.secret(args.kubeconfig);
+        this.apiServerUrl = args.apiServerUrl
+            ? pulumi.output(args.apiServerUrl)
+            : pulumi.unsecret(pulumi.all([this.kubeconfig, args.context]).apply(([kc, ctx]) => kubeconfigServer(kc, ctx)));
+        this.gatewayServiceAnnotations = pulumi.output(args.gatewayServiceAnnotations ?? {});
+        this.provider = new k8s.Provider(
+            `${name}-k8s`,
+            {
+                kubeconfig: this.kubeconfig,
+                context: args.context,
+                clusterIdentifier: args.clusterIdentifier ?? args.clusterName,
+                // Istio's charts are installed with Helm; plain objects go through server-side apply.
+                enableServerSideApply: true,
+            },
+            { parent: this },
+        );
+        this.registerOutputs({
+            clusterName: this.clusterName,
+            network: this.network,
+            apiServerUrl: this.apiServerUrl,
+            kubeconfig: this.kubeconfig,
+        });
+    }
+}
+
+interface KubeconfigDoc {
+    "current-context"?: string;
+    contexts?: { name: string; context: { cluster: string } }[];
+    clusters?: { name: string; cluster: { server: string } }[];
+}
+
+/** The API server URL of `context` (default: the current context) in a kubeconfig. */
+export function kubeconfigServer(kubeconfig: string, context?: string): string {
+    const doc = parseYaml(kubeconfig) as KubeconfigDoc | null;
+    if (!doc || typeof doc !== "object") throw new Error("kubeconfig is not a YAML document");
+    const contextName = context ?? doc["current-context"];
+    const ctx = contextName ? doc.contexts?.find((c) => c.name === contextName) : doc.contexts?.[0];
+    const clusterName = ctx?.context.cluster ?? (doc.clusters?.length === 1 ? doc.clusters[0].name : undefined);
+    const cluster = doc.clusters?.find((c) => c.name === clusterName);
+    if (!cluster?.cluster?.server) {
+        throw new Error(`kubeconfig has no cluster server for context "${contextName ?? "(none)"}"`);
+    }
+    return cluster.cluster.server;
+}

@@ -1,0 +1,94 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { ISTIO_NAMESPACE, istioChart } from "./istioPrimary";
+
+export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
+
+/**
+ * The gateway other networks reach this cluster's workloads (and nothing else) through: Istio's `gateway`
+ * chart in network-gateway mode, plus the Gateway exposing every `*.local` service on 15443 with
+ * AUTO_PASSTHROUGH, so mTLS stays end to end.
+ */
+export interface EastWestGatewayArgs {
+    network: string;
+    istioVersion: string;
+    provider: k8s.Provider;
+    /** Load-balancer annotations of the gateway Service (internal or public, per cloud). */
+    serviceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /** The istiod release: the gateway's pods get their proxy image from istiod's injection webhook. */
+    istiod: pulumi.Resource;
+}
+
+export function eastWestGatewayValues(network: string, serviceAnnotations: Record<string, string>): Record<string, unknown> {
+    return {
+        // Explicit, or the release name would decide the `istio:` selector label.
+        name: EAST_WEST_GATEWAY_NAME,
+        // Adds the network label, ISTIO_META_REQUESTED_NETWORK_VIEW and ports 15021/15443/15012/15017.
+        networkGateway: network,
+        service: { annotations: serviceAnnotations },
+    };
+}
+
+/** The cross-network Gateway, as Istio's multicluster docs define it. */
+export function crossNetworkGateway() {
+    return {
+        apiVersion: "networking.istio.io/v1",
+        kind: "Gateway",
+        metadata: { name: "cross-network-gateway", namespace: ISTIO_NAMESPACE },
+        spec: {
+            selector: { istio: "eastwestgateway" },
+            servers: [
+                {
+                    port: { number: 15443, name: "tls", protocol: "TLS" },
+                    tls: { mode: "AUTO_PASSTHROUGH" },
+                    hosts: ["*.local"],
+                },
+            ],
+        },
+    };
+}
+
+export class EastWestGateway extends pulumi.ComponentResource {
+    public readonly release: k8s.helm.v3.Release;
+    public readonly gateway: k8s.apiextensions.CustomResource;
+    /** IP or host name of the gateway's load balancer. */
+    public readonly address: pulumi.Output<string>;
+
+    constructor(name: string, args: EastWestGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-multicluster:index:EastWestGateway", name, {}, opts);
+        const provider = args.provider;
+
+        this.release = new k8s.helm.v3.Release(
+            `${name}-release`,
+            {
+                name: EAST_WEST_GATEWAY_NAME,
+                ...istioChart("gateway", args.istioVersion),
+                namespace: ISTIO_NAMESPACE,
+                values: pulumi
+                    .output(args.serviceAnnotations ?? {})
+                    .apply((annotations) => eastWestGatewayValues(args.network, annotations)),
+            },
+            { parent: this, provider, dependsOn: [args.istiod] },
+        );
+
+        // Needs the Gateway CRD (base) and, with validation failing closed, a running istiod.
+        this.gateway = new k8s.apiextensions.CustomResource(`${name}-cross-network`, crossNetworkGateway(), {
+            parent: this,
+            provider,
+            dependsOn: [args.istiod],
+        });
+
+        // Read the Service the chart made; the id is unknown until the release exists, so previews skip the read.
+        const service = k8s.core.v1.Service.get(
+            `${name}-service`,
+            this.release.status.apply((s) => `${s.namespace}/${EAST_WEST_GATEWAY_NAME}`),
+            { parent: this, provider },
+        );
+        this.address = service.status.apply((s) => {
+            const ingress = s?.loadBalancer?.ingress?.[0];
+            return ingress?.ip ?? ingress?.hostname ?? "";
+        });
+
+        this.registerOutputs({ address: this.address });
+    }
+}

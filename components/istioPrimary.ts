@@ -1,0 +1,113 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { CACerts } from "./meshCA";
+import { ISTIO_HELM_REPO, supportsValidationFailurePolicy } from "./istioVersion";
+
+export const ISTIO_NAMESPACE = "istio-system";
+export const NETWORK_LABEL = "topology.istio.io/network";
+
+/** One primary cluster's control plane: namespace, plug-in CA, then Istio's `base` and `istiod` charts. */
+export interface IstioPrimaryArgs {
+    /** Istio cluster ID. */
+    clusterName: string;
+    network: string;
+    meshId: string;
+    /** Exact Istio version: the charts are pinned to it. */
+    istioVersion: string;
+    /** The four files of the `cacerts` Secret. */
+    caCerts: pulumi.Input<CACerts>;
+    /** Provider of the cluster Istio goes into. */
+    provider: k8s.Provider;
+    /** Extra environment for istiod (`env` in the istiod chart). */
+    istiodEnv?: Record<string, string>;
+    /** Resources the cluster is not usable before (node pools and the like). */
+    dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export interface IstiodValuesArgs {
+    clusterName: string;
+    network: string;
+    meshId: string;
+    istioVersion: string;
+    istiodEnv?: Record<string, string>;
+}
+
+/** Values for the `base` chart. */
+export function baseValues(istioVersion: string): Record<string, unknown> {
+    return supportsValidationFailurePolicy(istioVersion) ? { base: { validationFailurePolicy: "Fail" } } : {};
+}
+
+/** Values for the `istiod` chart: the multi-primary identity of this cluster. */
+export function istiodValues(args: IstiodValuesArgs): Record<string, unknown> {
+    const values: Record<string, unknown> = {
+        global: {
+            meshID: args.meshId,
+            multiCluster: { clusterName: args.clusterName },
+            network: args.network,
+        },
+        ...baseValues(args.istioVersion),
+    };
+    if (args.istiodEnv && Object.keys(args.istiodEnv).length > 0) values.env = { ...args.istiodEnv };
+    return values;
+}
+
+/** A pinned Istio chart from the official repository. */
+export function istioChart(chart: "base" | "istiod" | "gateway", version: string) {
+    return { chart, version, repositoryOpts: { repo: ISTIO_HELM_REPO } };
+}
+
+export class IstioPrimary extends pulumi.ComponentResource {
+    public readonly namespace: k8s.core.v1.Namespace;
+    public readonly caCertsSecret: k8s.core.v1.Secret;
+    /** CRDs, the istio-reader service account and the default validating webhook. */
+    public readonly base: k8s.helm.v3.Release;
+    /** istiod; once this release is ready, sidecar injection and config validation work. */
+    public readonly istiod: k8s.helm.v3.Release;
+
+    constructor(name: string, args: IstioPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-multicluster:index:IstioPrimary", name, {}, opts);
+        const provider = args.provider;
+
+        this.namespace = new k8s.core.v1.Namespace(
+            `${name}-istio-system`,
+            { metadata: { name: ISTIO_NAMESPACE, labels: { [NETWORK_LABEL]: args.network } } },
+            { parent: this, provider, dependsOn: args.dependsOn },
+        );
+
+        // istiod reads `cacerts` once at start-up; without it, it silently mints its own root and
+        // cross-cluster mTLS fails. So istiod depends on it.
+        this.caCertsSecret = new k8s.core.v1.Secret(
+            `${name}-cacerts`,
+            {
+                metadata: { name: "cacerts", namespace: this.namespace.metadata.name },
+                type: "Opaque",
+                stringData: pulumi.secret(pulumi.output(args.caCerts).apply((certs): Record<string, string> => ({ ...certs }))),
+            },
+            { parent: this, provider },
+        );
+
+        this.base = new k8s.helm.v3.Release(
+            `${name}-base`,
+            {
+                name: "istio-base",
+                ...istioChart("base", args.istioVersion),
+                namespace: this.namespace.metadata.name,
+                values: baseValues(args.istioVersion),
+            },
+            { parent: this, provider },
+        );
+
+        this.istiod = new k8s.helm.v3.Release(
+            `${name}-istiod`,
+            {
+                name: "istiod",
+                ...istioChart("istiod", args.istioVersion),
+                namespace: this.namespace.metadata.name,
+                values: istiodValues(args),
+            },
+            { parent: this, provider, dependsOn: [this.base, this.caCertsSecret] },
+        );
+
+        this.registerOutputs({ namespace: this.namespace.metadata.name });
+    }
+}

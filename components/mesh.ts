@@ -1,0 +1,116 @@
+import * as pulumi from "@pulumi/pulumi";
+import { Cluster } from "./cluster";
+import { MeshCA } from "./meshCA";
+import { IstioPrimary } from "./istioPrimary";
+import { EastWestGateway } from "./eastWestGateway";
+import { RemoteSecret } from "./remoteSecret";
+
+/**
+ * A multi-primary Istio mesh over any number of clusters: one CA, Istio in every cluster, east-west
+ * gateways when the clusters span more than one network, and a remote secret for every ordered pair.
+ */
+export interface MeshArgs {
+    meshId: string;
+    istioVersion: string;
+    clusters: Cluster[];
+    /** Validity of the generated CA certificates, in hours. */
+    caValidityHours?: number;
+}
+
+/** istiod settings a cluster needs because of its pod IP family. */
+export function istiodEnvFor(ipFamily: "ipv4" | "ipv6"): Record<string, string> {
+    // Sidecars in an IPv6 cluster get no IPv4 outbound listeners unless asked, and the mesh's other
+    // clusters may be IPv4.
+    return ipFamily === "ipv6" ? { ISTIO_ENABLE_IPV4_OUTBOUND_LISTENER_FOR_IPV6_CLUSTERS: "true" } : {};
+}
+
+/** Distinct networks in a topology; more than one means east-west gateways. */
+export function networksOf(clusters: { network: string }[]): string[] {
+    return [...new Set(clusters.map((c) => c.network))];
+}
+
+/** Every ordered pair (source, target) of distinct clusters: N·(N−1) of them. */
+export function orderedPairs<T>(items: T[]): [T, T][] {
+    return items.flatMap((source) => items.filter((target) => target !== source).map((target) => [source, target] as [T, T]));
+}
+
+export function assertUniqueNames(clusters: { clusterName: string }[]): void {
+    const names = clusters.map((c) => c.clusterName);
+    const dupe = names.find((n, i) => names.indexOf(n) !== i);
+    if (dupe !== undefined) throw new Error(`Mesh: cluster name "${dupe}" is used twice; Istio cluster IDs must be unique`);
+}
+
+export class Mesh extends pulumi.ComponentResource {
+    public readonly ca: MeshCA;
+    public readonly primaries: Record<string, IstioPrimary>;
+    public readonly eastWestGateways: Record<string, EastWestGateway>;
+    public readonly remoteSecrets: RemoteSecret[];
+    /** East-west gateway load-balancer address per cluster (empty on a single network). */
+    public readonly eastWestGatewayAddresses: pulumi.Output<Record<string, string>>;
+    public readonly rootCertPem: pulumi.Output<string>;
+
+    constructor(name: string, args: MeshArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-multicluster:index:Mesh", name, {}, opts);
+        if (args.clusters.length === 0) throw new Error("Mesh needs at least one cluster");
+        assertUniqueNames(args.clusters);
+        const multiNetwork = networksOf(args.clusters).length > 1;
+
+        this.ca = new MeshCA(`${name}-ca`, { clusterNames: args.clusters.map((c) => c.clusterName), validityHours: args.caValidityHours }, { parent: this });
+
+        this.primaries = {};
+        this.eastWestGateways = {};
+        for (const cluster of args.clusters) {
+            const primary = new IstioPrimary(
+                `${name}-${cluster.clusterName}`,
+                {
+                    clusterName: cluster.clusterName,
+                    network: cluster.network,
+                    meshId: args.meshId,
+                    istioVersion: args.istioVersion,
+                    caCerts: this.ca.clusterCerts[cluster.clusterName],
+                    provider: cluster.provider,
+                    istiodEnv: istiodEnvFor(cluster.ipFamily),
+                    dependsOn: cluster.readyDependencies,
+                },
+                { parent: this },
+            );
+            this.primaries[cluster.clusterName] = primary;
+            if (multiNetwork) {
+                this.eastWestGateways[cluster.clusterName] = new EastWestGateway(
+                    `${name}-${cluster.clusterName}-eastwest`,
+                    {
+                        network: cluster.network,
+                        istioVersion: args.istioVersion,
+                        provider: cluster.provider,
+                        serviceAnnotations: cluster.gatewayServiceAnnotations,
+                        istiod: primary.istiod,
+                    },
+                    { parent: this },
+                );
+            }
+        }
+
+        this.remoteSecrets = orderedPairs(args.clusters).map(
+            ([source, target]) =>
+                new RemoteSecret(
+                    `${name}-${source.clusterName}-to-${target.clusterName}`,
+                    {
+                        sourceClusterName: source.clusterName,
+                        sourceProvider: source.provider,
+                        sourceApiServerUrl: source.apiServerUrl,
+                        targetClusterName: target.clusterName,
+                        targetProvider: target.provider,
+                        sourceDependsOn: [this.primaries[source.clusterName].base],
+                        targetDependsOn: [this.primaries[target.clusterName].namespace],
+                    },
+                    { parent: this },
+                ),
+        );
+
+        this.rootCertPem = this.ca.rootCertPem;
+        this.eastWestGatewayAddresses = pulumi
+            .all(Object.entries(this.eastWestGateways).map(([cluster, gw]) => gw.address.apply((a) => [cluster, a] as const)))
+            .apply((entries) => Object.fromEntries(entries));
+        this.registerOutputs({ rootCertPem: this.rootCertPem, eastWestGatewayAddresses: this.eastWestGatewayAddresses });
+    }
+}

@@ -1,0 +1,109 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { stringify } from "yaml";
+import { ISTIO_NAMESPACE } from "./istioPrimary";
+
+export const READER_SERVICE_ACCOUNT = "istio-reader-service-account";
+
+/**
+ * Lets the target cluster's istiod discover endpoints in the source cluster, as `istioctl
+ * create-remote-secret` does: a token for the source's read-only `istio-reader-service-account`, wrapped in
+ * a bearer-token kubeconfig, stored in the target as `istio-remote-secret-<source>`.
+ */
+export interface RemoteSecretArgs {
+    /** Istio cluster ID of the cluster being read. */
+    sourceClusterName: string;
+    sourceProvider: k8s.Provider;
+    /** The source's API server URL, reachable from the target's istiod. */
+    sourceApiServerUrl: pulumi.Input<string>;
+    /** Istio cluster ID of the cluster whose istiod reads. */
+    targetClusterName: string;
+    targetProvider: k8s.Provider;
+    /** In the source: whatever creates the reader service account (Istio's `base` chart). */
+    sourceDependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** In the target: whatever creates `istio-system`. */
+    targetDependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export interface RemoteKubeconfigArgs {
+    clusterName: string;
+    server: string;
+    /** base64 of the source cluster's CA bundle, as Kubernetes stores `ca.crt` in token Secrets. */
+    certificateAuthorityData: string;
+    token: string;
+}
+
+/** The kubeconfig istiod accepts: a bearer token, no exec plugin, no client certificate. */
+export function remoteKubeconfig(args: RemoteKubeconfigArgs): string {
+    return stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: args.clusterName, cluster: { "certificate-authority-data": args.certificateAuthorityData, server: args.server } }],
+        contexts: [{ name: args.clusterName, context: { cluster: args.clusterName, user: args.clusterName } }],
+        "current-context": args.clusterName,
+        preferences: {},
+        users: [{ name: args.clusterName, user: { token: args.token } }],
+    });
+}
+
+export const remoteSecretName = (sourceClusterName: string) => `istio-remote-secret-${sourceClusterName}`;
+export const readerTokenSecretName = (targetClusterName: string) => `istio-reader-token-${targetClusterName}`;
+
+/** Metadata istiod's secret controller selects on (the label) and names the cluster by (the annotation). */
+export function remoteSecretMetadata(sourceClusterName: string) {
+    return {
+        name: remoteSecretName(sourceClusterName),
+        namespace: ISTIO_NAMESPACE,
+        annotations: { "networking.istio.io/cluster": sourceClusterName },
+        labels: { "istio/multiCluster": "true" },
+    };
+}
+
+export class RemoteSecret extends pulumi.ComponentResource {
+    /** The service-account token Secret in the source cluster. */
+    public readonly readerToken: k8s.core.v1.Secret;
+    /** `istio-remote-secret-<source>` in the target cluster. */
+    public readonly secret: k8s.core.v1.Secret;
+
+    constructor(name: string, args: RemoteSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-multicluster:index:RemoteSecret", name, {}, opts);
+
+        // One token per reading cluster, so access can be revoked pair by pair.
+        this.readerToken = new k8s.core.v1.Secret(
+            `${name}-reader-token`,
+            {
+                metadata: {
+                    name: readerTokenSecretName(args.targetClusterName),
+                    namespace: ISTIO_NAMESPACE,
+                    annotations: { "kubernetes.io/service-account.name": READER_SERVICE_ACCOUNT },
+                },
+                type: "kubernetes.io/service-account-token",
+            },
+            // The provider waits until Kubernetes has filled in `data.token` and `data["ca.crt"]`.
+            { parent: this, provider: args.sourceProvider, dependsOn: args.sourceDependsOn, additionalSecretOutputs: ["data"] },
+        );
+
+        const kubeconfig = pulumi
+            .all([this.readerToken.data, args.sourceApiServerUrl])
+            .apply(([data, server]) =>
+                remoteKubeconfig({
+                    clusterName: args.sourceClusterName,
+                    server,
+                    certificateAuthorityData: data["ca.crt"],
+                    token: Buffer.from(data.token, "base64").toString("utf8"),
+                }),
+            );
+
+        this.secret = new k8s.core.v1.Secret(
+            `${name}-remote-secret`,
+            {
+                metadata: remoteSecretMetadata(args.sourceClusterName),
+                type: "Opaque",
+                stringData: { [args.sourceClusterName]: pulumi.secret(kubeconfig) },
+            },
+            { parent: this, provider: args.targetProvider, dependsOn: args.targetDependsOn },
+        );
+
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,189 @@
+/**
+ * Runs the Pulumi program (or any component code) under Pulumi's mocks and records what it declares:
+ * every resource with its inputs, provider, parent and dependencies, as the engine would receive them.
+ *
+ * Each run loads a fresh module registry so that config and mocks apply before the program is imported.
+ */
+import type * as pulumiType from "@pulumi/pulumi";
+import { MeshMocks, MockOptions } from "./mocks";
+
+export const PROJECT = "istio-multicluster";
+
+export interface Declared {
+    urn: string;
+    type: string;
+    name: string;
+    /** Inputs as the engine sees them (secrets still wrapped: see `plain` and `isSecret`). */
+    inputs: Record<string, any>;
+    /** "urn::id" of the explicit provider, if any. */
+    provider: string;
+    parent: string;
+    /** URNs this resource waits for (explicit dependsOn and everything its inputs came from). */
+    dependencies: string[];
+    custom: boolean;
+    /** Read (`.get`) rather than created. */
+    read: boolean;
+    protect: boolean;
+    ignoreChanges: string[];
+}
+
+export interface RunResult {
+    resources: Declared[];
+    /** The program's exports, resolved (secrets wrapped as in the engine: see `isSecret`). */
+    outputs: Record<string, unknown>;
+    mocks: MeshMocks;
+    pulumi: typeof pulumiType;
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+export function isSecret(value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as any)[SECRET_SIG] === SECRET_VALUE;
+}
+
+/** The value with every secret wrapper removed. */
+export function plain(value: any): any {
+    if (isSecret(value)) return plain(value.value);
+    if (Array.isArray(value)) return value.map(plain);
+    if (typeof value === "object" && value !== null) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+    }
+    return value;
+}
+
+/** `config` keys without a namespace get the project's. */
+export function fullConfig(config: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(
+        Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
+}
+
+async function setUp(config: Record<string, unknown>, options: MockOptions, preview: boolean) {
+    jest.resetModules();
+    const pulumi: typeof pulumiType = await import("@pulumi/pulumi");
+    const mocks = new MeshMocks(options);
+    await pulumi.runtime.setMocks(mocks, PROJECT, "test", preview);
+    pulumi.runtime.setAllConfig(fullConfig(config), options.secretKeys ?? []);
+
+    const declared: Declared[] = [];
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const stack = "test";
+    const record = (req: any, read: boolean) => {
+        const type: string = req.getType();
+        const name: string = req.getName();
+        const parent: string = req.getParent();
+        let qualified = type;
+        if (parent) {
+            const parentType = parent.split("::")[2];
+            qualified = `${parentType}$${type}`;
+        }
+        declared.push({
+            urn: `urn:pulumi:${stack}::${PROJECT}::${qualified}::${name}`,
+            type,
+            name,
+            inputs: {},
+            provider: req.getProvider(),
+            parent,
+            dependencies: req.getDependenciesList(),
+            custom: read ? true : req.getCustom(),
+            read,
+            protect: read ? false : Boolean(req.getProtect?.()),
+            ignoreChanges: read ? [] : req.getIgnorechangesList?.() ?? [],
+        });
+        return declared[declared.length - 1];
+    };
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, cb: any) => {
+        record(req, false);
+        return register(req, cb);
+    };
+    const read = monitor.readResource.bind(monitor);
+    monitor.readResource = (req: any, cb: any) => {
+        record(req, true);
+        return read(req, cb);
+    };
+    return { pulumi, mocks, declared };
+}
+
+async function settle(pulumi: typeof pulumiType, outputs: Record<string, unknown>) {
+    const resolved: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(outputs)) {
+        // pulumi.output lifts outputs nested in objects and arrays, as the engine does for stack outputs.
+        const output = pulumi.output(value);
+        const secret = await (output as any).isSecret;
+        const v = await new Promise((r) => output.apply(r));
+        resolved[key] = secret ? { [SECRET_SIG]: SECRET_VALUE, value: v } : v;
+    }
+    await (pulumi.runtime as any).waitForRPCs();
+    return resolved;
+}
+
+/** Runs `index.ts` with this stack config. */
+export async function runProgram(config: Record<string, unknown>, options: MockOptions = {}, preview = false): Promise<RunResult> {
+    const { pulumi, mocks, declared } = await setUp(config, options, preview);
+    const program = await import("../index");
+    const outputs = await settle(pulumi, { ...program });
+    return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi };
+}
+
+/** Runs arbitrary component code (it must import what it uses dynamically, after setUp). */
+export async function runComponents<T extends Record<string, unknown>>(
+    build: () => Promise<T>,
+    options: MockOptions = {},
+    config: Record<string, unknown> = {},
+): Promise<RunResult & { built: T }> {
+    const { pulumi, mocks, declared } = await setUp(config, options, false);
+    const built = await build();
+    const outputs = await settle(pulumi, built);
+    return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi, built };
+}
+
+function attachInputs(declared: Declared[], mocks: MeshMocks): Declared[] {
+    for (const d of declared) {
+        const seen = mocks.seen.find((s) => s.type === d.type && s.name === d.name && s.read === d.read);
+        if (!seen) throw new Error(`resource ${d.type}::${d.name} was declared but never reached the mocks`);
+        d.inputs = seen.inputs;
+    }
+    return declared;
+}
+
+// ---- queries over what was declared -------------------------------------------------------------
+
+export const ofType = (resources: Declared[], type: string) => resources.filter((r) => r.type === type);
+
+export function one(resources: Declared[], predicate: (r: Declared) => boolean, what: string): Declared {
+    const found = resources.filter(predicate);
+    if (found.length !== 1) throw new Error(`expected exactly one ${what}, found ${found.length}`);
+    return found[0];
+}
+
+export const byUrn = (resources: Declared[]) => new Map(resources.map((r) => [r.urn, r]));
+
+/** Every URN `r` waits for, directly or through other resources. */
+export function transitiveDependencies(resources: Declared[], r: Declared): Set<string> {
+    const index = byUrn(resources);
+    const seen = new Set<string>();
+    const stack = [...r.dependencies];
+    while (stack.length > 0) {
+        const urn = stack.pop()!;
+        if (seen.has(urn)) continue;
+        seen.add(urn);
+        const dep = index.get(urn);
+        if (dep) stack.push(...dep.dependencies);
+    }
+    return seen;
+}
+
+export function dependsOn(resources: Declared[], r: Declared, on: Declared): boolean {
+    return transitiveDependencies(resources, r).has(on.urn);
+}
+
+/** The provider URN of a declared resource ("urn::id" → "urn"). */
+export const providerUrn = (r: Declared) => r.provider.split("::").slice(0, -1).join("::");
+
+/** The Kubernetes object a resource declares (apiVersion, kind, metadata, and the rest of its inputs). */
+export function kubernetesObject(r: Declared): Record<string, any> {
+    const [, groupVersion, kind] = r.type.split(":");
+    return { apiVersion: groupVersion.replace(/^core\//, ""), kind, ...plain(r.inputs) };
+}

@@ -1,0 +1,144 @@
+/**
+ * Issues real keys and certificates from the inputs the program gives @pulumi/tls, with the semantics of
+ * the Terraform tls provider underneath it (Go's crypto/x509): RSA keys as PKCS#1 PEM, basicConstraints
+ * and keyUsage critical, no path length (the provider cannot set pathlen:0), SANs and subject from the CSR.
+ */
+import "reflect-metadata"; // @peculiar/x509 uses tsyringe, which needs it loaded first
+import * as crypto from "crypto";
+import { promisify } from "util";
+import * as x509 from "@peculiar/x509";
+
+x509.cryptoProvider.set(crypto.webcrypto as any);
+type CryptoKey = crypto.webcrypto.CryptoKey;
+
+const generateKeyPair = promisify(crypto.generateKeyPair);
+const ALG = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+
+/** The tls provider's `allowedUses` names and the key usages they set. */
+const KEY_USAGES: Record<string, x509.KeyUsageFlags> = {
+    digital_signature: x509.KeyUsageFlags.digitalSignature,
+    content_commitment: x509.KeyUsageFlags.nonRepudiation,
+    key_encipherment: x509.KeyUsageFlags.keyEncipherment,
+    data_encipherment: x509.KeyUsageFlags.dataEncipherment,
+    key_agreement: x509.KeyUsageFlags.keyAgreement,
+    cert_signing: x509.KeyUsageFlags.keyCertSign,
+    crl_signing: x509.KeyUsageFlags.cRLSign,
+};
+const EXT_KEY_USAGES: Record<string, string> = {
+    server_auth: x509.ExtendedKeyUsage.serverAuth,
+    client_auth: x509.ExtendedKeyUsage.clientAuth,
+};
+
+export interface TlsSubject {
+    organization?: string;
+    commonName?: string;
+    locality?: string;
+}
+
+export function subjectName(subject: TlsSubject): string {
+    const parts: string[] = [];
+    if (subject.commonName) parts.push(`CN=${subject.commonName}`);
+    if (subject.locality) parts.push(`L=${subject.locality}`);
+    if (subject.organization) parts.push(`O=${subject.organization}`);
+    return parts.join(", ");
+}
+
+async function importPrivate(pem: string): Promise<CryptoKey> {
+    const der = crypto.createPrivateKey(pem).export({ type: "pkcs8", format: "der" });
+    return crypto.webcrypto.subtle.importKey("pkcs8", der, ALG, true, ["sign"]) as Promise<CryptoKey>;
+}
+
+async function importPublic(pem: string): Promise<CryptoKey> {
+    const der = crypto.createPublicKey(pem).export({ type: "spki", format: "der" });
+    return crypto.webcrypto.subtle.importKey("spki", der, ALG, true, ["verify"]) as Promise<CryptoKey>;
+}
+
+function usageExtensions(allowedUses: string[]): x509.Extension[] {
+    const unknown = allowedUses.filter((u) => !(u in KEY_USAGES) && !(u in EXT_KEY_USAGES));
+    if (unknown.length) throw new Error(`allowedUses not modelled: ${unknown.join(", ")}`);
+    const flags = allowedUses.filter((u) => u in KEY_USAGES).reduce((acc, u) => acc | KEY_USAGES[u], 0);
+    const ekus = allowedUses.filter((u) => u in EXT_KEY_USAGES).map((u) => EXT_KEY_USAGES[u]);
+    const exts: x509.Extension[] = [];
+    if (flags) exts.push(new x509.KeyUsagesExtension(flags, true));
+    if (ekus.length) exts.push(new x509.ExtendedKeyUsageExtension(ekus, false));
+    return exts;
+}
+
+let serial = 1;
+const nextSerial = () => (serial++).toString(16).padStart(8, "0");
+
+export class RealTls {
+    async privateKey(_name: string, inputs: { algorithm: string; rsaBits?: number }) {
+        if (inputs.algorithm !== "RSA") throw new Error(`only RSA is modelled, got ${inputs.algorithm}`);
+        const { privateKey, publicKey } = await generateKeyPair("rsa", {
+            modulusLength: inputs.rsaBits ?? 2048,
+            privateKeyEncoding: { type: "pkcs1", format: "pem" },
+            publicKeyEncoding: { type: "spki", format: "pem" },
+        });
+        return { privateKeyPem: privateKey as unknown as string, publicKeyPem: publicKey as unknown as string };
+    }
+
+    async selfSigned(inputs: any): Promise<string> {
+        const signingKey = await importPrivate(inputs.privateKeyPem);
+        const publicKey = await importPublic(crypto.createPublicKey(inputs.privateKeyPem).export({ type: "spki", format: "pem" }) as string);
+        const name = subjectName(inputs.subject ?? {});
+        const cert = await x509.X509CertificateGenerator.create({
+            serialNumber: nextSerial(),
+            subject: name,
+            issuer: name,
+            notBefore: new Date(),
+            notAfter: new Date(Date.now() + inputs.validityPeriodHours * 3600_000),
+            signingAlgorithm: ALG,
+            publicKey,
+            signingKey,
+            extensions: [
+                new x509.BasicConstraintsExtension(Boolean(inputs.isCaCertificate), undefined, true),
+                ...usageExtensions(inputs.allowedUses ?? []),
+                ...(inputs.dnsNames?.length ? [new x509.SubjectAlternativeNameExtension(inputs.dnsNames.map((d: string) => ({ type: "dns", value: d })))] : []),
+                await x509.SubjectKeyIdentifierExtension.create(publicKey),
+            ],
+        });
+        return cert.toString("pem") + "\n";
+    }
+
+    async certRequest(inputs: any): Promise<string> {
+        const privateKey = await importPrivate(inputs.privateKeyPem);
+        const publicKey = await importPublic(crypto.createPublicKey(inputs.privateKeyPem).export({ type: "spki", format: "pem" }) as string);
+        const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+            name: subjectName(inputs.subject ?? {}),
+            keys: { privateKey, publicKey },
+            signingAlgorithm: ALG,
+            extensions: inputs.dnsNames?.length
+                ? [new x509.SubjectAlternativeNameExtension(inputs.dnsNames.map((d: string) => ({ type: "dns", value: d })))]
+                : [],
+        });
+        return csr.toString("pem") + "\n";
+    }
+
+    async locallySigned(inputs: any): Promise<string> {
+        const csr = new x509.Pkcs10CertificateRequest(inputs.certRequestPem);
+        if (!(await csr.verify())) throw new Error("CSR signature does not verify");
+        const ca = new x509.X509Certificate(inputs.caCertPem);
+        const signingKey = await importPrivate(inputs.caPrivateKeyPem);
+        const publicKey = await csr.publicKey.export(ALG, ["verify"]);
+        const san = csr.extensions.find((e) => e.type === "2.5.29.17"); // subjectAltName
+        const cert = await x509.X509CertificateGenerator.create({
+            serialNumber: nextSerial(),
+            subject: csr.subject,
+            issuer: ca.subject,
+            notBefore: new Date(),
+            notAfter: new Date(Date.now() + inputs.validityPeriodHours * 3600_000),
+            signingAlgorithm: ALG,
+            publicKey,
+            signingKey,
+            extensions: [
+                new x509.BasicConstraintsExtension(Boolean(inputs.isCaCertificate), undefined, true),
+                ...usageExtensions(inputs.allowedUses ?? []),
+                ...(san ? [san] : []),
+                await x509.SubjectKeyIdentifierExtension.create(publicKey),
+                await x509.AuthorityKeyIdentifierExtension.create(ca),
+            ],
+        });
+        return cert.toString("pem") + "\n";
+    }
+}
