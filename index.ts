@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { deploy } from "./stacks/deploy";
 
 // Read and validate the topology, build the clusters and the mesh on them.
-const { clusters, mesh, platformOutputs } = deploy(pulumi.runtime.allConfig());
+const { clusters, mesh, platformOutputs, sampleOutputs } = deploy(pulumi.runtime.allConfig());
 
 export const clusterNames = clusters.map((c) => c.clusterName);
 export const apiServerUrls = Object.fromEntries(clusters.map((c) => [c.clusterName, c.apiServerUrl]));
@@ -11,3 +11,4 @@ export const kubeconfigs = pulumi.secret(Object.fromEntries(clusters.map((c) => 
 export const eastWestGatewayAddresses = mesh.eastWestGatewayAddresses;
 export const rootCertPem = mesh.rootCertPem;
 export const platform = platformOutputs;
+export const samples = sampleOutputs;

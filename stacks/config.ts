@@ -6,6 +6,7 @@
  * are reported at once, each naming the setting and what is allowed.
  */
 import { z } from "zod";
+import { samplesSettingsSchema } from "./samples";
 import { compareVersions, parseVersion, OLDEST_SUPPORTED_ISTIO_MINOR, DEFAULT_ISTIO_VERSION } from "../components/istioVersion";
 
 export const PROJECT = "istio-multicluster";
@@ -99,6 +100,7 @@ export const commonSettings = {
     eastWestLoadBalancer: z
         .enum(["internal", "public"], { error: "must be internal or public" })
         .default("internal"),
+    samples: samplesSettingsSchema,
 };
 
 export class ConfigError extends Error {

@@ -6,36 +6,30 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../components/cluster";
 import { Mesh } from "../components/mesh";
 import { rawSettings, readPlatform } from "./config";
-import { existingClusters, existingSettings } from "./existing";
+import { existingPlatform } from "./existing";
+import { azurePlatform } from "./azure";
+import { awsPlatform } from "./aws";
+import { PlatformClusters } from "./platform";
+import { deploySamples, SampleOutputs } from "./samples";
 
 export interface Deployment {
     clusters: Cluster[];
     mesh: Mesh;
-    /** Platform-specific stack outputs (resource group, VPC id, …). */
     platformOutputs: Record<string, pulumi.Output<unknown>>;
+    sampleOutputs: SampleOutputs;
 }
 
-interface PlatformClusters {
-    settings: { meshId: string; istioVersion: string };
-    clusters: Cluster[];
-    platformOutputs: Record<string, pulumi.Output<unknown>>;
-}
-
-/** Validates everything for the platform first; only then are resources declared. */
-function platformClusters(raw: Record<string, unknown>): PlatformClusters {
-    const platform = readPlatform(raw);
-    switch (platform) {
-        case "existing": {
-            const settings = existingSettings(raw);
-            return { settings, clusters: existingClusters(settings), platformOutputs: {} };
-        }
-        default:
-            throw new Error(`istio-multicluster:platform "${platform}" is not available in this build yet`);
-    }
-}
+/** Each platform validates all of its settings before it declares anything. */
+const platforms: Record<ReturnType<typeof readPlatform>, (raw: Record<string, unknown>) => PlatformClusters> = {
+    existing: existingPlatform,
+    azure: azurePlatform,
+    aws: awsPlatform,
+};
 
 export function deploy(allConfig: Record<string, string>): Deployment {
-    const { settings, clusters, platformOutputs } = platformClusters(rawSettings(allConfig));
+    const raw = rawSettings(allConfig);
+    const { settings, clusters, platformOutputs } = platforms[readPlatform(raw)](raw);
     const mesh = new Mesh("mesh", { meshId: settings.meshId, istioVersion: settings.istioVersion, clusters });
-    return { clusters, mesh, platformOutputs };
+    const sampleOutputs = deploySamples(settings.samples, mesh, clusters);
+    return { clusters, mesh, platformOutputs, sampleOutputs };
 }

@@ -7,6 +7,7 @@ import * as path from "path";
 import { z } from "zod";
 import { Cluster } from "../components/cluster";
 import { kubeconfigServer } from "../components/cluster";
+import { PlatformClusters } from "./platform";
 import { ConfigError, clusterList, commonSettings, existingClusterSchema, formatPath, validate } from "./config";
 
 export const existingSettingsSchema = z.strictObject({
@@ -64,12 +65,13 @@ export function resolveKubeconfigs(settings: ExistingSettings, readFile: (p: str
     return resolved;
 }
 
-export function existingSettings(raw: Record<string, unknown>): ExistingSettings {
-    return validate(existingSettingsSchema, raw);
+export function existingPlatform(raw: Record<string, unknown>): PlatformClusters {
+    const settings = validate(existingSettingsSchema, raw);
+    return { settings, clusters: existingClusters(resolveKubeconfigs(settings)), platformOutputs: {} };
 }
 
-export function existingClusters(settings: ExistingSettings): Cluster[] {
-    return resolveKubeconfigs(settings).map(
+export function existingClusters(resolved: ResolvedKubeconfig[]): Cluster[] {
+    return resolved.map(
         (c) =>
             new Cluster(c.clusterName, {
                 clusterName: c.clusterName,

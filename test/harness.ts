@@ -110,7 +110,7 @@ async function settle(pulumi: typeof pulumiType, outputs: Record<string, unknown
     const resolved: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(outputs)) {
         // pulumi.output lifts outputs nested in objects and arrays, as the engine does for stack outputs.
-        const output = pulumi.output(value);
+        const output = pulumi.output(value as any) as pulumiType.Output<unknown>;
         const secret = await (output as any).isSecret;
         const v = await new Promise((r) => output.apply(r));
         resolved[key] = secret ? { [SECRET_SIG]: SECRET_VALUE, value: v } : v;
