@@ -52,7 +52,7 @@ export function plain(value: any): any {
     return value;
 }
 
-/** `config` keys without a namespace get the project's. */
+/** `config` keys without a namespace get the project's; objects are passed as JSON, as the engine does. */
 export function fullConfig(config: Record<string, unknown>): Record<string, string> {
     return Object.fromEntries(
         Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
