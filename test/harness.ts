@@ -75,7 +75,8 @@ async function setUp(config: Record<string, unknown>, options: MockOptions, prev
         const parent: string = req.getParent();
         let qualified = type;
         if (parent) {
-            const parentType = parent.split("::")[2];
+            // As the mock monitor names URNs: only the parent's own type, not its whole chain.
+            const parentType = parent.split("::")[2].split("$").pop();
             qualified = `${parentType}$${type}`;
         }
         declared.push({
@@ -137,6 +138,17 @@ export async function runComponents<T extends Record<string, unknown>>(
     const built = await build();
     const outputs = await settle(pulumi, built);
     return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi, built };
+}
+
+/** Runs `index.ts` expecting it to fail; returns the error and whatever was declared before it. */
+export async function runProgramExpectingError(config: Record<string, unknown>, options: MockOptions = {}): Promise<{ error: Error; resources: Declared[] }> {
+    const { mocks, declared } = await setUp(config, options, false);
+    try {
+        await import("../index");
+    } catch (error) {
+        return { error: error as Error, resources: attachInputs(declared, mocks) };
+    }
+    throw new Error("the program was expected to fail, but it did not");
 }
 
 function attachInputs(declared: Declared[], mocks: MeshMocks): Declared[] {
