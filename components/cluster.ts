@@ -85,7 +85,8 @@ export function kubeconfigServer(kubeconfig: string, context?: string): string {
     if (!doc || typeof doc !== "object") throw new Error("kubeconfig is not a YAML document");
     const contextName = context ?? doc["current-context"];
     const ctx = contextName ? doc.contexts?.find((c) => c.name === contextName) : doc.contexts?.[0];
-    const clusterName = ctx?.context.cluster ?? (doc.clusters?.length === 1 ? doc.clusters[0].name : undefined);
+    if (contextName && !ctx) throw new Error(`kubeconfig has no context "${contextName}"`);
+    const clusterName = ctx?.context?.cluster ?? (doc.clusters?.length === 1 ? doc.clusters[0].name : undefined);
     const cluster = doc.clusters?.find((c) => c.name === clusterName);
     if (!cluster?.cluster?.server) {
         throw new Error(`kubeconfig has no cluster server for context "${contextName ?? "(none)"}"`);

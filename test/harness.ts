@@ -59,11 +59,26 @@ export function fullConfig(config: Record<string, unknown>): Record<string, stri
     );
 }
 
+/**
+ * The SDK keeps its runtime state on a global shared by every copy of the module, so a new run must not
+ * start while the previous one still has operations in flight.
+ */
+let previous: typeof pulumiType | undefined;
+
+async function drain(pulumi: typeof pulumiType) {
+    for (let i = 0; i < 3; i++) {
+        await (pulumi.runtime as any).waitForRPCs();
+        await new Promise((r) => setTimeout(r, 20));
+    }
+}
+
 async function setUp(config: Record<string, unknown>, options: MockOptions, preview: boolean) {
+    if (previous) await drain(previous);
     jest.resetModules();
     const pulumi: typeof pulumiType = await import("@pulumi/pulumi");
     const mocks = new MeshMocks(options);
     await pulumi.runtime.setMocks(mocks, PROJECT, "test", preview);
+    previous = pulumi;
     pulumi.runtime.setAllConfig(fullConfig(config), options.secretKeys ?? []);
 
     const declared: Declared[] = [];
