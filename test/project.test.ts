@@ -1,0 +1,27 @@
+/** Pulumi.yaml's declared config stays in step with the program's validation. */
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { commonSettings } from "../stacks/config";
+
+const project = parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
+
+test("project name and runtime", () => {
+    expect(project.name).toBe("istio-multicluster");
+    expect(project.runtime.name).toBe("nodejs");
+    expect(project.backend).toEqual({ url: "file://~" });
+    expect(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")).name).toBe("istio-multicluster");
+});
+
+test("every declared setting has a description and a type Pulumi accepts, and its default is the program's", () => {
+    const declared = Object.entries(project.config as Record<string, any>);
+    expect(declared.map(([k]) => k).sort()).toEqual(["eastWestLoadBalancer", "istioVersion", "meshId", "platform"]);
+    for (const [key, decl] of declared) {
+        expect(["string", "integer", "boolean", "array"]).toContain(decl.type);
+        expect(decl.description).toEqual(expect.any(String));
+        const schema = (commonSettings as Record<string, any>)[key];
+        expect(schema).toBeDefined();
+        if ("default" in decl) expect(schema.parse(undefined)).toBe(String(decl.default));
+        else expect(schema.safeParse(undefined).success).toBe(false);
+    }
+});
