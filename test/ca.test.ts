@@ -72,7 +72,7 @@ describe("certificates issued from those inputs pass istiod's checks", () => {
         )!;
         return plain(secret.inputs.stringData) as Record<string, string>;
     };
-    const pemBlocks = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    const pemBlocks = (pem: string): string[] => [...(pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [])];
 
     test("cert-chain.pem is the intermediate followed by the root, and every cluster shares the root", () => {
         const roots = new Set<string>();

@@ -16,7 +16,8 @@ import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/
 import { PeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication";
 import { Declared, kubernetesObject } from "./harness";
 
-type Model = new (data: any) => { validate(): void };
+// The packages are ESM with types tsc resolves only in part under CommonJS; validate() is on every model.
+type Model = new (data: any) => any;
 
 export const SCHEMAS: Record<string, Model> = {
     "kubernetes:core/v1:Namespace": Namespace,
