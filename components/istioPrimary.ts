@@ -22,6 +22,18 @@ export interface IstioPrimaryArgs {
     istiodEnv?: Record<string, string>;
     /** Resources the cluster is not usable before (node pools and the like). */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** Require mTLS for every workload in the cluster (a STRICT PeerAuthentication in istio-system). Default true. */
+    strictMtls?: boolean;
+}
+
+/** The mesh-wide PeerAuthentication: in the root namespace, it applies to every workload. */
+export function meshWideMtls(mode: "STRICT" | "PERMISSIVE") {
+    return {
+        apiVersion: "security.istio.io/v1",
+        kind: "PeerAuthentication",
+        metadata: { name: "default", namespace: ISTIO_NAMESPACE },
+        spec: { mtls: { mode } },
+    };
 }
 
 export interface IstiodValuesArgs {
@@ -63,6 +75,8 @@ export class IstioPrimary extends pulumi.ComponentResource {
     public readonly base: k8s.helm.v3.Release;
     /** istiod; once this release is ready, sidecar injection and config validation work. */
     public readonly istiod: k8s.helm.v3.Release;
+    /** Mesh-wide STRICT mTLS, unless turned off. */
+    public readonly peerAuthentication?: k8s.apiextensions.CustomResource;
 
     constructor(name: string, args: IstioPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:IstioPrimary", name, {}, opts);
@@ -107,6 +121,15 @@ export class IstioPrimary extends pulumi.ComponentResource {
             },
             { parent: this, provider, dependsOn: [this.base, this.caCertsSecret] },
         );
+
+        if (args.strictMtls ?? true) {
+            // Needs the CRD (base) and, with validation failing closed, a running istiod.
+            this.peerAuthentication = new k8s.apiextensions.CustomResource(`${name}-mtls`, meshWideMtls("STRICT"), {
+                parent: this,
+                provider,
+                dependsOn: [this.istiod],
+            });
+        }
 
         this.registerOutputs({ namespace: this.namespace.metadata.name });
     }

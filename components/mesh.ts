@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "./cluster";
-import { MeshCA } from "./meshCA";
+import { MeshCA, MeshCAArgs } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
 import { RemoteSecret } from "./remoteSecret";
@@ -13,8 +13,10 @@ export interface MeshArgs {
     meshId: string;
     istioVersion: string;
     clusters: Cluster[];
-    /** Validity of the generated CA certificates, in hours. */
-    caValidityHours?: number;
+    /** CA options: validity, root protection, or a CA you bring. */
+    ca?: Omit<MeshCAArgs, "clusterNames">;
+    /** Mesh-wide STRICT mTLS in every cluster. Default true. */
+    strictMtls?: boolean;
 }
 
 /** istiod settings a cluster needs because of its pod IP family. */
@@ -55,7 +57,7 @@ export class Mesh extends pulumi.ComponentResource {
         assertUniqueNames(args.clusters);
         const multiNetwork = networksOf(args.clusters).length > 1;
 
-        this.ca = new MeshCA(`${name}-ca`, { clusterNames: args.clusters.map((c) => c.clusterName), validityHours: args.caValidityHours }, { parent: this });
+        this.ca = new MeshCA(`${name}-ca`, { ...args.ca, clusterNames: args.clusters.map((c) => c.clusterName) }, { parent: this });
 
         this.primaries = {};
         this.eastWestGateways = {};
@@ -71,6 +73,7 @@ export class Mesh extends pulumi.ComponentResource {
                     provider: cluster.provider,
                     istiodEnv: istiodEnvFor(cluster.ipFamily),
                     dependsOn: cluster.readyDependencies,
+                    strictMtls: args.strictMtls,
                 },
                 { parent: this },
             );

@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 
@@ -10,6 +11,26 @@ export interface MeshCAArgs {
     clusterNames: string[];
     /** Validity of root and intermediates, in hours. Default 3650 days, as Istio's Makefile. */
     validityHours?: number;
+    /**
+     * Let Pulumi delete or replace the generated root. Default false: the root key and certificate are
+     * protected, because a new root breaks trust between clusters until every cluster has it.
+     */
+    allowRootRotation?: boolean;
+    /** Bring your own CA (a production CA): nothing is generated, these PEMs are installed as they are. */
+    provided?: ProvidedCA;
+}
+
+/** PEMs of an existing CA: the root, and per cluster an intermediate with its key. */
+export interface ProvidedCA {
+    rootCertPem: pulumi.Input<string>;
+    clusters: Record<string, ProvidedIntermediate>;
+}
+
+export interface ProvidedIntermediate {
+    certPem: pulumi.Input<string>;
+    keyPem: pulumi.Input<string>;
+    /** From the intermediate up to the root; default intermediate + root. */
+    certChainPem?: pulumi.Input<string>;
 }
 
 /** The four files of Istio's `cacerts` Secret, for one cluster. */
@@ -64,9 +85,31 @@ export class MeshCA extends pulumi.ComponentResource {
     constructor(name: string, args: MeshCAArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:MeshCA", name, {}, opts);
         if (args.clusterNames.length === 0) throw new Error("MeshCA needs at least one cluster name");
-        const validityPeriodHours = args.validityHours ?? DEFAULT_CA_VALIDITY_HOURS;
+        this.clusterCerts = {};
 
-        const rootKey = new tls.PrivateKey(`${name}-root`, CA_KEY, { parent: this });
+        if (args.provided) {
+            const provided = args.provided;
+            const missing = args.clusterNames.filter((c) => !provided.clusters[c]);
+            if (missing.length) throw new Error(`MeshCA: provided CA has no intermediate for ${missing.join(", ")}`);
+            this.rootCertPem = pulumi.output(provided.rootCertPem);
+            for (const clusterName of args.clusterNames) {
+                const p = provided.clusters[clusterName];
+                this.clusterCerts[clusterName] = pulumi.secret(
+                    pulumi.all([p.certPem, p.keyPem, provided.rootCertPem, p.certChainPem]).apply(([caCert, caKey, rootCert, chain]) => ({
+                        "ca-cert.pem": caCert,
+                        "ca-key.pem": caKey,
+                        "root-cert.pem": rootCert,
+                        "cert-chain.pem": chain ?? certChain(caCert, rootCert),
+                    })),
+                );
+            }
+            this.registerOutputs({ rootCertPem: this.rootCertPem });
+            return;
+        }
+
+        const validityPeriodHours = args.validityHours ?? DEFAULT_CA_VALIDITY_HOURS;
+        const protectRoot = { parent: this, protect: !args.allowRootRotation };
+        const rootKey = new tls.PrivateKey(`${name}-root`, CA_KEY, protectRoot);
         const root = new tls.SelfSignedCert(
             `${name}-root`,
             {
@@ -76,11 +119,10 @@ export class MeshCA extends pulumi.ComponentResource {
                 allowedUses: CA_ALLOWED_USES,
                 validityPeriodHours,
             },
-            { parent: this },
+            protectRoot,
         );
         this.rootCertPem = root.certPem;
 
-        this.clusterCerts = {};
         for (const clusterName of args.clusterNames) {
             const key = new tls.PrivateKey(`${name}-${clusterName}`, CA_KEY, { parent: this });
             const csr = new tls.CertRequest(
@@ -111,4 +153,48 @@ export class MeshCA extends pulumi.ComponentResource {
         }
         this.registerOutputs({ rootCertPem: this.rootCertPem });
     }
+}
+
+/**
+ * Checks a provided CA the way istiod checks `cacerts` at start-up, before anything is deployed: every
+ * certificate parses, intermediates are CAs signed (through their chain) by the root, and keys match.
+ * Returns problems as [cluster or "root", message] pairs; empty when all is well.
+ */
+export function checkProvidedCA(rootCertPem: string, clusters: Record<string, { certPem: string; keyPem: string; certChainPem?: string }>): [string, string][] {
+    const problems: [string, string][] = [];
+    let root: crypto.X509Certificate;
+    try {
+        root = new crypto.X509Certificate(rootCertPem);
+    } catch (e) {
+        return [["root", `rootCertPem is not a PEM certificate (${(e as Error).message})`]];
+    }
+    if (!root.ca) problems.push(["root", "rootCertPem is not a CA certificate (basicConstraints CA:TRUE)"]);
+    if (!root.verify(root.publicKey)) problems.push(["root", "rootCertPem is not self-signed"]);
+    for (const [cluster, p] of Object.entries(clusters)) {
+        let cert: crypto.X509Certificate;
+        try {
+            cert = new crypto.X509Certificate(p.certPem);
+        } catch (e) {
+            problems.push([cluster, `certPem is not a PEM certificate (${(e as Error).message})`]);
+            continue;
+        }
+        if (!cert.ca) problems.push([cluster, "certPem is not a CA certificate: istiod signs workload certificates with it"]);
+        try {
+            if (!cert.checkPrivateKey(crypto.createPrivateKey(p.keyPem))) problems.push([cluster, "keyPem does not match certPem"]);
+        } catch (e) {
+            problems.push([cluster, `keyPem is not a PEM private key (${(e as Error).message})`]);
+        }
+        const chain = splitPem(p.certChainPem ?? certChain(p.certPem, rootCertPem)).map((pem) => new crypto.X509Certificate(pem));
+        const chainOk =
+            chain.length >= 2 &&
+            chain[0].fingerprint256 === cert.fingerprint256 &&
+            chain.every((c, i) => i === chain.length - 1 || (c.checkIssued(chain[i + 1]) && c.verify(chain[i + 1].publicKey))) &&
+            chain[chain.length - 1].fingerprint256 === root.fingerprint256;
+        if (!chainOk) problems.push([cluster, "the certificate chain does not lead from certPem to rootCertPem"]);
+    }
+    return problems;
+}
+
+function splitPem(pem: string): string[] {
+    return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }

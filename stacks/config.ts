@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { samplesSettingsSchema } from "./samples";
+import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/meshCA";
 import { compareVersions, parseVersion, OLDEST_SUPPORTED_ISTIO_MINOR, DEFAULT_ISTIO_VERSION } from "../components/istioVersion";
 
 export const PROJECT = "istio-multicluster";
@@ -90,6 +91,35 @@ export const clusterList = <T extends z.ZodType<{ name: string; network: string 
             }
         });
 
+const pemText = (what: string) => z.string({ error: `must be ${what} as PEM text` }).min(1, { error: `must be ${what} as PEM text` });
+
+/** `istio-multicluster:ca`: the generated CA's options, or a CA you bring (set its keys with --secret). */
+export const caSettings = z
+    .strictObject({
+        validityHours: z
+            .number({ error: "must be a whole number of hours" })
+            .int({ error: "must be a whole number of hours" })
+            .min(24, { error: "must be at least 24 hours" })
+            .default(DEFAULT_CA_VALIDITY_HOURS),
+        allowRootRotation: z.boolean({ error: "must be true or false" }).default(false),
+        provided: z
+            .strictObject({
+                rootCertPem: pemText("the root certificate"),
+                clusters: z.record(
+                    z.string(),
+                    z.strictObject({
+                        certPem: pemText("the intermediate CA certificate"),
+                        keyPem: pemText("the intermediate CA private key"),
+                        certChainPem: pemText("the chain from the intermediate to the root").optional(),
+                    }),
+                ),
+            })
+            .optional(),
+    })
+    .prefault({});
+
+export type CASettings = z.output<typeof caSettings>;
+
 /** Settings shared by every platform. */
 export const commonSettings = {
     platform: z.enum(PLATFORMS, { error: `must be one of ${PLATFORMS.join(", ")}` }).default("existing"),
@@ -101,7 +131,32 @@ export const commonSettings = {
         .enum(["internal", "public"], { error: "must be internal or public" })
         .default("internal"),
     samples: samplesSettingsSchema,
+    ca: caSettings,
+    strictMtls: z.stringbool({ error: "must be true or false" }).default(true),
 };
+
+/**
+ * Checks that span settings (a provided CA against the cluster list), on the raw config, before any
+ * platform declares a resource. Settings that are malformed on their own are left to the platform's schema.
+ */
+export function checkCrossSettings(raw: Record<string, unknown>): void {
+    const ca = caSettings.safeParse(raw.ca);
+    const names = Array.isArray(raw.clusters) ? raw.clusters.map((c) => (c as { name?: unknown })?.name).filter((n): n is string => typeof n === "string") : [];
+    const problems: string[] = [];
+    if (ca.success && ca.data.provided) {
+        const provided = ca.data.provided;
+        for (const name of names.filter((n) => !provided.clusters[n])) {
+            problems.push(`${formatPath(["ca", "provided", "clusters", name])}: missing: every cluster needs an intermediate CA (certPem, keyPem)`);
+        }
+        for (const extra of Object.keys(provided.clusters).filter((c) => !names.includes(c))) {
+            problems.push(`${formatPath(["ca", "provided", "clusters", extra])}: no cluster is named "${extra}"; clusters are ${names.join(", ")}`);
+        }
+        for (const [where, message] of checkProvidedCA(provided.rootCertPem, provided.clusters)) {
+            problems.push(`${formatPath(where === "root" ? ["ca", "provided", "rootCertPem"] : ["ca", "provided", "clusters", where])}: ${message}`);
+        }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+}
 
 export class ConfigError extends Error {
     constructor(public readonly problems: string[]) {

@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../components/cluster";
 import { Mesh } from "../components/mesh";
-import { rawSettings, readPlatform } from "./config";
+import { checkCrossSettings, rawSettings, readPlatform } from "./config";
 import { existingPlatform } from "./existing";
 import { azurePlatform } from "./azure";
 import { awsPlatform } from "./aws";
@@ -28,8 +28,16 @@ const platforms: Record<ReturnType<typeof readPlatform>, (raw: Record<string, un
 
 export function deploy(allConfig: Record<string, string>): Deployment {
     const raw = rawSettings(allConfig);
-    const { settings, clusters, platformOutputs } = platforms[readPlatform(raw)](raw);
-    const mesh = new Mesh("mesh", { meshId: settings.meshId, istioVersion: settings.istioVersion, clusters });
+    const platform = platforms[readPlatform(raw)];
+    checkCrossSettings(raw);
+    const { settings, clusters, platformOutputs } = platform(raw);
+    const mesh = new Mesh("mesh", {
+        meshId: settings.meshId,
+        istioVersion: settings.istioVersion,
+        clusters,
+        ca: settings.ca,
+        strictMtls: settings.strictMtls,
+    });
     const sampleOutputs = deploySamples(settings.samples, mesh, clusters);
     return { clusters, mesh, platformOutputs, sampleOutputs };
 }
