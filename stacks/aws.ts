@@ -1,7 +1,216 @@
-/** AWS: EKS clusters in one dual-stack VPC (issue: AWS stack). */
-import { ConfigError, formatPath } from "./config";
+/**
+ * AWS: EKS clusters in one dual-stack VPC, one Istio network across them (pods are routable VPC addresses),
+ * each cluster with its own IP family, VPC CNI egress to the other family, and an AWS Load Balancer
+ * Controller for gateway NLBs.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { getPartitionOutput } from "@pulumi/aws/getPartition";
+import { getRegionOutput } from "@pulumi/aws/getRegion";
+import { z } from "zod";
+import { AwsNetwork } from "../components/awsNetwork";
+import { EksCluster } from "../components/eksCluster";
+import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Cidr } from "../components/awsCidr";
 import { PlatformClusters } from "./platform";
+import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, validate } from "./config";
 
-export function awsPlatform(_raw: Record<string, unknown>): PlatformClusters {
-    throw new ConfigError([`${formatPath(["platform"])}: "aws" is not implemented yet`]);
+/** Oldest Kubernetes minor accepted: Istio 1.30 supports 1.32–1.36, and older EKS versions are out of standard support. */
+export const OLDEST_KUBERNETES_MINOR = 32;
+export const DEFAULT_KUBERNETES_VERSION = "1.35";
+export const DEFAULT_LBC_CHART_VERSION = "1.14.0";
+export const AMI_TYPES = ["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64"] as const;
+export const NAT_GATEWAY_MODES = ["single", "perZone"] as const;
+export const IP_FAMILIES = ["ipv4", "ipv6"] as const;
+/** EKS accepts at most this many public access CIDRs. */
+export const MAX_PUBLIC_ACCESS_CIDRS = 40;
+
+const kubernetesVersion = z
+    .string({ error: `must be a string such as "${DEFAULT_KUBERNETES_VERSION}"` })
+    .regex(/^1\.\d+$/, { error: `must be a Kubernetes minor version "1.x", such as "${DEFAULT_KUBERNETES_VERSION}"` })
+    .refine((v) => Number(v.split(".")[1]) >= OLDEST_KUBERNETES_MINOR, {
+        error: `must be 1.${OLDEST_KUBERNETES_MINOR} or newer (Istio 1.30 supports Kubernetes 1.32–1.36)`,
+    });
+
+const nodeCount = (what: string) =>
+    z
+        .number({ error: `must be a whole number (${what})` })
+        .int({ error: `must be a whole number (${what})` })
+        .min(0, { error: `must not be negative (${what})` })
+        .max(450, { error: `must be at most 450 (${what}; the EKS managed node group limit)` });
+
+const ipv4CidrList = z
+    .array(z.string({ error: "must be an IPv4 CIDR string such as \"203.0.113.0/24\"" }), {
+        error: "must be a list of IPv4 CIDRs, such as [\"203.0.113.0/24\"]",
+    })
+    .max(MAX_PUBLIC_ACCESS_CIDRS, { error: `must list at most ${MAX_PUBLIC_ACCESS_CIDRS} CIDRs (the EKS limit)` })
+    .superRefine((cidrs, ctx) => {
+        cidrs.forEach((cidr, i) => {
+            const problem = checkPublicAccessCidr(cidr);
+            if (problem) ctx.addIssue({ code: "custom", path: [i], message: `${problem} (EKS public endpoint access lists take IPv4 blocks)` });
+        });
+    });
+
+/** One EKS cluster in `istio-multicluster:clusters`. */
+export const awsClusterSchema = z
+    .strictObject({
+        ...commonClusterFields,
+        /** Pod and Service IP family; fixed at creation. */
+        ipFamily: z.enum(IP_FAMILIES, { error: "must be ipv4 or ipv6 (the pod and Service IP family, fixed when the cluster is created)" }).default("ipv4"),
+        kubernetesVersion: kubernetesVersion.default(DEFAULT_KUBERNETES_VERSION),
+        instanceTypes: z
+            .array(
+                z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: "must be an EC2 instance type such as \"m5.large\"" }),
+                { error: "must be a list of EC2 instance types, such as [\"m5.large\"]" },
+            )
+            .min(1, { error: "must list at least one EC2 instance type" })
+            .default(["m5.large"]),
+        amiType: z.enum(AMI_TYPES, { error: `must be one of ${AMI_TYPES.join(", ")}` }).default("AL2023_x86_64_STANDARD"),
+        minNodes: nodeCount("minimum nodes").default(1),
+        desiredNodes: nodeCount("nodes at creation").default(2),
+        maxNodes: nodeCount("maximum nodes").min(1, { error: "must be at least 1 (maximum nodes)" }).default(3),
+        /** IPv4 blocks that may reach the public API endpoint (the private endpoint is always on); [] = private only. */
+        publicAccessCidrs: ipv4CidrList.default(["0.0.0.0/0"]),
+    })
+    .superRefine((c, ctx) => {
+        if (!(c.minNodes <= c.desiredNodes && c.desiredNodes <= c.maxNodes)) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["desiredNodes"],
+                message: `node counts must satisfy minNodes ≤ desiredNodes ≤ maxNodes; got ${c.minNodes} ≤ ${c.desiredNodes} ≤ ${c.maxNodes}`,
+            });
+        }
+        if (c.desiredNodes < 1) {
+            ctx.addIssue({ code: "custom", path: ["desiredNodes"], message: "must be at least 1: Istio and the Load Balancer Controller need a node to run on" });
+        }
+    });
+
+/** `istio-multicluster:aws`: the VPC and what every cluster shares. */
+export const awsSectionSchema = z
+    .strictObject({
+        /** IPv4 block of the VPC; the IPv6 block is always Amazon-provided (/56). */
+        vpcCidr: z.string({ error: "must be an IPv4 CIDR string such as \"10.0.0.0/16\"" }).default("10.0.0.0/16"),
+        availabilityZoneCount: z
+            .number({ error: "must be a whole number from 2 to 6" })
+            .int({ error: "must be a whole number from 2 to 6" })
+            .min(2, { error: "must be at least 2: EKS needs subnets in two availability zones" })
+            .max(6, { error: "must be at most 6" })
+            .default(3),
+        natGateways: z.enum(NAT_GATEWAY_MODES, { error: `must be one of ${NAT_GATEWAY_MODES.join(", ")}` }).default("single"),
+        loadBalancerControllerChartVersion: z
+            .string({ error: "must be a chart version string such as \"1.14.0\"" })
+            .regex(/^\d+\.\d+\.\d+$/, { error: `must be an exact chart version "x.y.z", such as "${DEFAULT_LBC_CHART_VERSION}"` })
+            .default(DEFAULT_LBC_CHART_VERSION),
+        /** Tags for every AWS resource. */
+        tags: z
+            .record(z.string(), z.string({ error: "tag values must be strings" }))
+            .superRefine((tags, ctx) => {
+                for (const key of Object.keys(tags)) {
+                    if (key.toLowerCase().startsWith("aws:")) ctx.addIssue({ code: "custom", path: [key], message: `tag key "${key}": the "aws:" prefix is reserved by AWS` });
+                }
+            })
+            .default({}),
+    })
+    .superRefine((aws, ctx) => {
+        const problem = checkVpcCidr(aws.vpcCidr, aws.availabilityZoneCount);
+        if (problem) ctx.addIssue({ code: "custom", path: ["vpcCidr"], message: problem });
+    })
+    .default({ vpcCidr: "10.0.0.0/16", availabilityZoneCount: 3, natGateways: "single", loadBalancerControllerChartVersion: DEFAULT_LBC_CHART_VERSION, tags: {} });
+
+export const awsSettingsSchema = z.strictObject({
+    ...commonSettings,
+    aws: awsSectionSchema,
+    clusters: clusterList(awsClusterSchema),
+});
+export type AwsSettings = z.output<typeof awsSettingsSchema>;
+
+/** Checks that need the whole topology: what one field cannot know. */
+export function crossCheck(settings: AwsSettings): string[] {
+    const problems: string[] = [];
+    const vpc = parseIpv4Cidr(settings.aws.vpcCidr);
+    settings.clusters.forEach((c, i) => {
+        // An open endpoint next to a private VPC is allowed (it is EKS's default), just not silently.
+        if (c.publicAccessCidrs.includes("0.0.0.0/0")) {
+            pulumi.log.warn(`${formatPath(["clusters", i, "publicAccessCidrs"])}: the public API endpoint of ${c.name} is open to 0.0.0.0/0; restrict it to your own addresses`);
+        }
+        if (typeof vpc !== "string") {
+            c.publicAccessCidrs.forEach((cidr, j) => {
+                const block = parseIpv4Cidr(cidr);
+                if (typeof block !== "string" && block.prefix > 0 && overlaps(block, vpc)) {
+                    problems.push(
+                        `${formatPath(["clusters", i, "publicAccessCidrs", j])}: "${cidr}" is inside the VPC (${settings.aws.vpcCidr}); traffic from the VPC uses the private endpoint, so list the public addresses of your operators or CI here`,
+                    );
+                }
+            });
+        }
+    });
+    return problems;
+}
+
+function overlaps(a: { address: number; prefix: number }, b: { address: number; prefix: number }): boolean {
+    const prefix = Math.min(a.prefix, b.prefix);
+    const block = 2 ** (32 - prefix);
+    return Math.floor(a.address / block) === Math.floor(b.address / block);
+}
+
+/** Reads, checks and completes the AWS settings; throws one ConfigError listing every problem. */
+export function awsSettings(raw: Record<string, unknown>): AwsSettings {
+    const settings = validate(awsSettingsSchema, raw);
+    const problems = crossCheck(settings);
+    if (problems.length > 0) throw new ConfigError(problems);
+    return settings;
+}
+
+export function awsPlatform(raw: Record<string, unknown>): PlatformClusters {
+    const settings = awsSettings(raw);
+    const tags = { "istio-multicluster:mesh": settings.meshId, ...settings.aws.tags };
+    const partition = getPartitionOutput().partition;
+    const region = getRegionOutput().region;
+
+    const network = new AwsNetwork("aws", {
+        vpcCidr: settings.aws.vpcCidr,
+        availabilityZoneCount: settings.aws.availabilityZoneCount,
+        natGateways: settings.aws.natGateways,
+        clusterNames: settings.clusters.map((c) => c.name),
+        tags,
+    });
+
+    const scheme = settings.eastWestLoadBalancer === "public" ? "internet-facing" : "internal";
+    const eksClusters = settings.clusters.map(
+        (c) =>
+            new EksCluster(`eks-${c.name}`, {
+                clusterName: c.name,
+                network: c.network,
+                ipFamily: c.ipFamily,
+                kubernetesVersion: c.kubernetesVersion,
+                vpcId: network.vpcId,
+                publicSubnetIds: network.publicSubnetIds,
+                privateSubnetIds: network.privateSubnetIds,
+                controlPlaneSecurityGroup: network.controlPlaneSecurityGroups[c.name],
+                nodeSecurityGroup: network.nodeSecurityGroups[c.name],
+                publicAccessCidrs: c.publicAccessCidrs,
+                instanceTypes: c.instanceTypes,
+                amiType: c.amiType,
+                minNodes: c.minNodes,
+                desiredNodes: c.desiredNodes,
+                maxNodes: c.maxNodes,
+                loadBalancerControllerChartVersion: settings.aws.loadBalancerControllerChartVersion,
+                gatewayLoadBalancerScheme: scheme,
+                region,
+                partition,
+                networkDependencies: network.egressReady,
+                tags,
+            }),
+    );
+
+    return {
+        settings,
+        clusters: eksClusters.map((e) => e.cluster),
+        // Kubeconfigs (secret) and API server URLs per cluster are already stack outputs of every platform;
+        // kept out of here so that this object is not secret as a whole.
+        platformOutputs: {
+            vpcId: network.vpcId,
+            region,
+            eksClusterNames: pulumi.output(eksClusters.map((e) => e.eks.eksCluster.apply((c) => c.name))),
+            apiEndpoints: pulumi.output(Object.fromEntries(eksClusters.map((e) => [e.cluster.clusterName, e.endpoint]))),
+        },
+    };
 }

@@ -1,0 +1,267 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as eks from "@pulumi/eks";
+import * as awsEks from "@pulumi/aws/eks";
+import * as ec2 from "@pulumi/aws/ec2";
+import * as iam from "@pulumi/aws/iam";
+import { Cluster } from "./cluster";
+import { AwsLoadBalancerController } from "./awsLoadBalancerController";
+
+/**
+ * One EKS cluster ready for the mesh: the control plane (`@pulumi/eks`) with private and CIDR-restricted
+ * public API access, the VPC CNI add-on configured for the other IP family's egress, a managed node group
+ * whose role carries what the CNI needs for the cluster's IP family, the EKS Pod Identity agent, the AWS
+ * Load Balancer Controller, and finally the mesh core's `Cluster` bound to it.
+ *
+ * The `Cluster` waits (readyDependencies) for the node group, the Pod Identity agent and the Load Balancer
+ * Controller, so every Kubernetes resource the mesh puts into it — gateway Services included — is created
+ * after the controller and deleted before it.
+ */
+export interface EksClusterArgs {
+    /** EKS cluster name, also the Istio cluster ID. */
+    clusterName: string;
+    /** Istio network. */
+    network: string;
+    /** Pod and Service IP family, "ipv4" or "ipv6" (creation only: changing it replaces the cluster). */
+    ipFamily: string;
+    /** Kubernetes minor version, such as "1.35". */
+    kubernetesVersion: string;
+    vpcId: pulumi.Input<string>;
+    publicSubnetIds: pulumi.Input<string>[];
+    privateSubnetIds: pulumi.Input<string>[];
+    /** Extra security group for the API server ENIs (rules made by AwsNetwork). */
+    controlPlaneSecurityGroup: ec2.SecurityGroup;
+    /** Extra security group for the nodes (rules made by AwsNetwork). */
+    nodeSecurityGroup: ec2.SecurityGroup;
+    /** IPv4 blocks that may reach the public API endpoint; empty turns the public endpoint off. */
+    publicAccessCidrs: string[];
+    instanceTypes: string[];
+    amiType: string;
+    minNodes: number;
+    desiredNodes: number;
+    maxNodes: number;
+    /** Version of the aws-load-balancer-controller chart. */
+    loadBalancerControllerChartVersion: string;
+    /** "internal" or "internet-facing": scheme of the NLB behind gateway Services (east-west gateways). */
+    gatewayLoadBalancerScheme: string;
+    region: pulumi.Input<string>;
+    partition: pulumi.Input<string>;
+    /** What the cluster needs before it is created (routes, NAT, security-group rules). */
+    networkDependencies?: pulumi.Input<pulumi.Resource>[];
+    tags?: Record<string, string>;
+}
+
+/**
+ * VPC CNI add-on configuration (`configurationValues`). One network across an IPv4 and an IPv6 cluster
+ * needs egress to the other family: IPv4 pods get a host-local IPv6 address SNATed to the node's
+ * (ENABLE_V6_EGRESS, in aws-node and in its init container, which enables IPv6 forwarding on the node);
+ * IPv6 pods are SNATed to the node's IPv4 address (ENABLE_V4_EGRESS). This is what the hand-applied
+ * `kubectl patch daemonset aws-node` did; as add-on configuration it survives add-on upgrades.
+ */
+export function vpcCniConfiguration(ipFamily: string): { env: Record<string, string>; init?: { env: Record<string, string> } } {
+    if (ipFamily === "ipv6") {
+        return {
+            env: { ENABLE_IPv6: "true", ENABLE_IPv4: "false", ENABLE_PREFIX_DELEGATION: "true", ENABLE_V4_EGRESS: "true" },
+        };
+    }
+    return { env: { ENABLE_V6_EGRESS: "true" }, init: { env: { ENABLE_V6_EGRESS: "true" } } };
+}
+
+/**
+ * Annotations that hand a LoadBalancer Service to the AWS Load Balancer Controller as an NLB targeting pod
+ * IPs; dual-stack on IPv6 clusters (an NLB needs it to reach IPv6 targets).
+ */
+export function gatewayServiceAnnotations(ipFamily: string, scheme: string): Record<string, string> {
+    return {
+        "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+        "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+        "service.beta.kubernetes.io/aws-load-balancer-scheme": scheme,
+        ...(ipFamily === "ipv6" ? { "service.beta.kubernetes.io/aws-load-balancer-ip-address-type": "dualstack" } : {}),
+    };
+}
+
+/** What the VPC CNI needs in an IPv6 cluster (AWS documents it; there is no AWS-managed policy for it). */
+export function cniIpv6Policy(partition: string): Record<string, unknown> {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Effect: "Allow",
+                Action: ["ec2:AssignIpv6Addresses", "ec2:DescribeInstances", "ec2:DescribeTags", "ec2:DescribeNetworkInterfaces", "ec2:DescribeInstanceTypes"],
+                Resource: "*",
+            },
+            { Effect: "Allow", Action: ["ec2:CreateTags"], Resource: [`arn:${partition}:ec2:*:*:network-interface/*`] },
+        ],
+    };
+}
+
+/** AWS-managed policies every node role gets, plus the IPv4 CNI policy on IPv4 clusters. */
+export function nodeManagedPolicies(ipFamily: string): string[] {
+    return [
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEC2ContainerRegistryReadOnly",
+        ...(ipFamily === "ipv6" ? [] : ["AmazonEKS_CNI_Policy"]),
+    ];
+}
+
+export class EksCluster extends pulumi.ComponentResource {
+    public readonly eks: eks.Cluster;
+    public readonly nodeRole: iam.Role;
+    public readonly nodeGroup: awsEks.NodeGroup;
+    public readonly podIdentityAgent: awsEks.Addon;
+    public readonly loadBalancerController: AwsLoadBalancerController;
+    /** The mesh core's view of this cluster. */
+    public readonly cluster: Cluster;
+    /** The API server URL (EKS endpoint). */
+    public readonly endpoint: pulumi.Output<string>;
+    /** Admin kubeconfig (`aws eks get-token`); secret. */
+    public readonly kubeconfig: pulumi.Output<string>;
+
+    constructor(name: string, args: EksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-multicluster:index:EksCluster", name, {}, opts);
+        const tags = args.tags ?? {};
+        const partition = pulumi.output(args.partition);
+
+        // ---- node role -----------------------------------------------------------------------------
+        this.nodeRole = new iam.Role(
+            `${name}-node-role`,
+            {
+                description: `Nodes of EKS cluster ${args.clusterName}`,
+                assumeRolePolicy: JSON.stringify({
+                    Version: "2012-10-17",
+                    Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+                }),
+                tags,
+            },
+            { parent: this },
+        );
+        const nodePolicies: pulumi.Resource[] = nodeManagedPolicies(args.ipFamily).map(
+            (policy) =>
+                new iam.RolePolicyAttachment(
+                    `${name}-node-${policy}`,
+                    { role: this.nodeRole.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/${policy}` },
+                    { parent: this },
+                ),
+        );
+        if (args.ipFamily === "ipv6") {
+            const cniIpv6 = new iam.Policy(
+                `${name}-cni-ipv6`,
+                {
+                    description: `VPC CNI in IPv6 EKS cluster ${args.clusterName}`,
+                    policy: partition.apply((p) => JSON.stringify(cniIpv6Policy(p))),
+                    tags,
+                },
+                { parent: this },
+            );
+            nodePolicies.push(new iam.RolePolicyAttachment(`${name}-node-cni-ipv6`, { role: this.nodeRole.name, policyArn: cniIpv6.arn }, { parent: this }));
+        }
+
+        // ---- control plane ---------------------------------------------------------------------------
+        const publicAccess = args.publicAccessCidrs.length > 0;
+        this.eks = new eks.Cluster(
+            `${name}-eks`,
+            {
+                name: args.clusterName,
+                version: args.kubernetesVersion,
+                ipFamily: args.ipFamily,
+                vpcId: args.vpcId,
+                publicSubnetIds: args.publicSubnetIds,
+                privateSubnetIds: args.privateSubnetIds,
+                // The other clusters' istiod reach this API server through the private endpoint.
+                endpointPrivateAccess: true,
+                endpointPublicAccess: publicAccess,
+                publicAccessCidrs: publicAccess ? args.publicAccessCidrs : undefined,
+                authenticationMode: "API",
+                // Node groups and node security groups are made here, not by the component.
+                skipDefaultNodeGroup: true,
+                skipDefaultSecurityGroups: true,
+                clusterSecurityGroup: args.controlPlaneSecurityGroup,
+                createOidcProvider: false,
+                vpcCniOptions: { configurationValues: vpcCniConfiguration(args.ipFamily) },
+                tags,
+            },
+            { parent: this, dependsOn: args.networkDependencies },
+        );
+        const control = this.eks.eksCluster;
+        this.endpoint = control.apply((c) => c.endpoint);
+        const eksSecurityGroupId = control.apply((c) => c.vpcConfig.clusterSecurityGroupId);
+        // Changes only when the cluster is replaced: keeps the Kubernetes provider stable otherwise.
+        const identity = control.apply((c) => pulumi.interpolate`${c.arn}@${c.createdAt}`);
+        this.kubeconfig = pulumi.secret(this.eks.kubeconfigJson);
+
+        // ---- nodes -----------------------------------------------------------------------------------
+        // Nodes carry the security group EKS made (node ↔ own control plane, load-balancer rules the
+        // controller adds) and the mesh's node group (cross-cluster traffic).
+        const launchTemplate = new ec2.LaunchTemplate(
+            `${name}-nodes`,
+            {
+                description: `Nodes of EKS cluster ${args.clusterName}`,
+                vpcSecurityGroupIds: [eksSecurityGroupId, args.nodeSecurityGroup.id],
+                metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 2 },
+                tagSpecifications: [{ resourceType: "instance", tags: { ...tags, Name: `${args.clusterName}-node` } }],
+                tags,
+            },
+            { parent: this },
+        );
+        this.nodeGroup = new awsEks.NodeGroup(
+            `${name}-nodes`,
+            {
+                clusterName: control.apply((c) => c.name),
+                nodeRoleArn: this.nodeRole.arn,
+                subnetIds: args.privateSubnetIds,
+                amiType: args.amiType,
+                instanceTypes: args.instanceTypes,
+                capacityType: "ON_DEMAND",
+                scalingConfig: { minSize: args.minNodes, desiredSize: args.desiredNodes, maxSize: args.maxNodes },
+                updateConfig: { maxUnavailable: 1 },
+                launchTemplate: { id: launchTemplate.id, version: pulumi.interpolate`${launchTemplate.latestVersion}` },
+                tags,
+            },
+            // The role's permissions must exist while nodes join and outlive them on destroy.
+            { parent: this, dependsOn: nodePolicies, ignoreChanges: ["scalingConfig.desiredSize"] },
+        );
+
+        this.podIdentityAgent = new awsEks.Addon(
+            `${name}-pod-identity-agent`,
+            { clusterName: this.nodeGroup.clusterName, addonName: "eks-pod-identity-agent", resolveConflictsOnCreate: "OVERWRITE", resolveConflictsOnUpdate: "OVERWRITE", tags },
+            { parent: this, dependsOn: [this.nodeGroup] },
+        );
+
+        // ---- the mesh's view -------------------------------------------------------------------------
+        // The Load Balancer Controller needs the Cluster's provider, and the Cluster must list the
+        // controller among what its resources wait for: hand it a promise kept once the controller exists.
+        let controllerReady!: (r: pulumi.Resource) => void;
+        const controllerReleased = new Promise<pulumi.Resource>((resolve) => (controllerReady = resolve));
+        this.cluster = new Cluster(
+            args.clusterName,
+            {
+                clusterName: args.clusterName,
+                network: args.network,
+                ipFamily: args.ipFamily === "ipv6" ? "ipv6" : "ipv4",
+                kubeconfig: this.kubeconfig,
+                apiServerUrl: this.endpoint,
+                clusterIdentifier: identity,
+                gatewayServiceAnnotations: gatewayServiceAnnotations(args.ipFamily, args.gatewayLoadBalancerScheme),
+                readyDependencies: [this.nodeGroup, this.podIdentityAgent, controllerReleased],
+            },
+            { parent: this },
+        );
+
+        this.loadBalancerController = new AwsLoadBalancerController(
+            `${name}-lbc`,
+            {
+                clusterName: this.nodeGroup.clusterName,
+                vpcId: args.vpcId,
+                region: args.region,
+                partition: args.partition,
+                chartVersion: args.loadBalancerControllerChartVersion,
+                provider: this.cluster.provider,
+                dependsOn: [this.nodeGroup, this.podIdentityAgent],
+                tags,
+            },
+            { parent: this },
+        );
+        controllerReady(this.loadBalancerController.release);
+
+        this.registerOutputs({ endpoint: this.endpoint, kubeconfig: this.kubeconfig });
+    }
+}
