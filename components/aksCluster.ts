@@ -1,0 +1,178 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
+import * as containerservice from "@pulumi/azure-native/containerservice";
+import { Cluster } from "./cluster";
+
+/** Built-in Azure role definition IDs (the same in every tenant). */
+export const BUILT_IN_ROLES = {
+    networkContributor: "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    acrPull: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+} as const;
+
+/** The full role definition ID ARM expects (and returns, so there is no diff on the next run). */
+export function roleDefinitionId(subscriptionId: pulumi.Input<string>, roleId: string): pulumi.Output<string> {
+    return pulumi.interpolate`/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${roleId}`;
+}
+
+/** Decodes the first kubeconfig of an AKS credentials answer. */
+export function kubeconfigFromCredentials(result: { kubeconfigs: { name: string; value: string }[] }): string {
+    const first = result.kubeconfigs?.[0];
+    if (!first?.value) throw new Error("AKS returned no kubeconfig in the cluster's user credentials");
+    return Buffer.from(first.value, "base64").toString("utf8");
+}
+
+/**
+ * One AKS cluster on its own subnet with Azure CNI Overlay, a system-assigned identity and one system node
+ * pool, ending in the mesh's `Cluster` (Kubernetes provider, API server URL, kubeconfig).
+ */
+export interface AksClusterArgs {
+    /** Istio cluster ID. */
+    clusterName: string;
+    /** Istio network. */
+    network: string;
+    resourceGroupName: pulumi.Input<string>;
+    location: pulumi.Input<string>;
+    /** Subscription of the resources (for role definition IDs). */
+    subscriptionId: pulumi.Input<string>;
+    /** Subnet for the nodes and internal load balancers. */
+    subnetId: pulumi.Input<string>;
+    /** "1.35" (AKS picks the newest patch) or "1.35.1". */
+    kubernetesVersion: string;
+    nodeCount: number;
+    vmSize: string;
+    /** Overlay pod address space (not part of the VNet). */
+    podCidr: string;
+    serviceCidr: string;
+    dnsServiceIp: string;
+    /** Prefix of the API server's host name. */
+    dnsPrefix: string;
+    /** AKS pricing tier: "Free" or "Standard" (uptime SLA). */
+    skuTier: string;
+    /** CIDRs allowed to reach the API server; unset or empty means no restriction (AKS default). */
+    authorizedIpRanges?: pulumi.Input<pulumi.Input<string>[]>;
+    /** A Standard static public IP for outbound traffic, instead of one AKS makes. */
+    egressIpId?: pulumi.Input<string>;
+    /** Annotations for the east-west gateway Service (internal or public load balancer). */
+    gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+export class AksCluster extends pulumi.ComponentResource {
+    public readonly managedCluster: containerservice.ManagedCluster;
+    /** The cluster identity may manage load balancers on its subnet (internal east-west gateway). */
+    public readonly subnetRoleAssignment: authorization.RoleAssignment;
+    public readonly egressIpRoleAssignment?: authorization.RoleAssignment;
+    /** What the mesh uses. */
+    public readonly cluster: Cluster;
+    /** Azure name of the managed cluster. */
+    public readonly aksName: pulumi.Output<string>;
+    public readonly apiServerUrl: pulumi.Output<string>;
+    /** Object ID of the kubelet identity (pulls images, e.g. from ACR). */
+    public readonly kubeletObjectId: pulumi.Output<string>;
+    /** The system-assigned identity of the control plane. */
+    public readonly principalId: pulumi.Output<string>;
+
+    constructor(name: string, args: AksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("istio-multicluster:index:AksCluster", name, {}, opts);
+
+        this.managedCluster = new containerservice.ManagedCluster(
+            name,
+            {
+                resourceGroupName: args.resourceGroupName,
+                location: args.location,
+                dnsPrefix: args.dnsPrefix,
+                kubernetesVersion: args.kubernetesVersion,
+                sku: { name: "Base", tier: args.skuTier },
+                identity: { type: containerservice.ResourceIdentityType.SystemAssigned },
+                enableRBAC: true,
+                // Local accounts give the user credentials below a certificate, usable without kubelogin.
+                disableLocalAccounts: false,
+                agentPoolProfiles: [
+                    {
+                        name: "system",
+                        mode: containerservice.AgentPoolMode.System,
+                        type: containerservice.AgentPoolType.VirtualMachineScaleSets,
+                        osType: containerservice.OSType.Linux,
+                        count: args.nodeCount,
+                        vmSize: args.vmSize,
+                        orchestratorVersion: args.kubernetesVersion,
+                        vnetSubnetID: args.subnetId,
+                    },
+                ],
+                networkProfile: {
+                    // Azure CNI Overlay: nodes on the subnet, pods on a private overlay range per cluster.
+                    networkPlugin: containerservice.NetworkPlugin.Azure,
+                    networkPluginMode: containerservice.NetworkPluginMode.Overlay,
+                    podCidr: args.podCidr,
+                    serviceCidr: args.serviceCidr,
+                    dnsServiceIP: args.dnsServiceIp,
+                    loadBalancerSku: containerservice.LoadBalancerSku.Standard,
+                    outboundType: containerservice.OutboundType.LoadBalancer,
+                    loadBalancerProfile: args.egressIpId ? { outboundIPs: { publicIPs: [{ id: args.egressIpId }] } } : undefined,
+                },
+                apiServerAccessProfile: args.authorizedIpRanges ? { authorizedIPRanges: args.authorizedIpRanges } : undefined,
+                tags: args.tags,
+            },
+            { parent: this },
+        );
+        const mc = this.managedCluster;
+        this.aksName = mc.name;
+        this.apiServerUrl = pulumi.interpolate`https://${mc.fqdn}:443`;
+        this.principalId = mc.identity.apply((identity) => {
+            if (!identity?.principalId) throw new Error(`AKS cluster ${args.clusterName} has no system-assigned identity`);
+            return identity.principalId;
+        });
+        this.kubeletObjectId = mc.identityProfile.apply((profile) => {
+            const objectId = profile?.["kubeletidentity"]?.objectId;
+            if (!objectId) throw new Error(`AKS cluster ${args.clusterName} has no kubelet identity`);
+            return objectId;
+        });
+
+        const networkContributor = (roleName: string, scope: pulumi.Input<string>) =>
+            new authorization.RoleAssignment(
+                `${name}-${roleName}`,
+                {
+                    principalId: this.principalId,
+                    // Skips the directory lookup that fails while a new identity is still replicating.
+                    principalType: authorization.PrincipalType.ServicePrincipal,
+                    roleDefinitionId: roleDefinitionId(args.subscriptionId, BUILT_IN_ROLES.networkContributor),
+                    scope,
+                },
+                { parent: this },
+            );
+        this.subnetRoleAssignment = networkContributor("subnet-network-contributor", args.subnetId);
+        if (args.egressIpId) this.egressIpRoleAssignment = networkContributor("egress-ip-network-contributor", args.egressIpId);
+
+        // User credentials (not admin): with local accounts and no Entra ID integration this is a
+        // certificate kubeconfig the Kubernetes provider can use as is. Looked up from the cluster's outputs,
+        // so it runs only once the cluster exists, and the provider depends on the cluster.
+        const credentials = containerservice.listManagedClusterUserCredentialsOutput({
+            resourceGroupName: args.resourceGroupName,
+            resourceName: mc.name,
+        });
+        const kubeconfig = pulumi.secret(credentials.apply(kubeconfigFromCredentials));
+
+        this.cluster = new Cluster(
+            args.clusterName,
+            {
+                clusterName: args.clusterName,
+                network: args.network,
+                kubeconfig,
+                apiServerUrl: this.apiServerUrl,
+                // Changes only when the AKS cluster is replaced: the provider keeps its identity in previews.
+                clusterIdentifier: mc.id,
+                gatewayServiceAnnotations: args.gatewayServiceAnnotations,
+                // Internal load balancers need the subnet permission; nothing goes in before it exists.
+                readyDependencies: [mc, this.subnetRoleAssignment, ...(this.egressIpRoleAssignment ? [this.egressIpRoleAssignment] : [])],
+            },
+            { parent: this },
+        );
+
+        this.registerOutputs({
+            aksName: this.aksName,
+            apiServerUrl: this.apiServerUrl,
+            kubeletObjectId: this.kubeletObjectId,
+            principalId: this.principalId,
+        });
+    }
+}
