@@ -16,6 +16,9 @@ const PROVIDER = "pulumi:providers:kubernetes";
 const providerOf = (run: RunResult, cluster: string) => one(run.resources, (r) => r.type === PROVIDER && r.name === `${cluster}-k8s`, `provider of ${cluster}`);
 const release = (run: RunResult, cluster: string, chart: string) =>
     one(run.resources, (r) => r.type === RELEASE && r.inputs.chart === chart && providerUrn(r) === providerOf(run, cluster).urn, `${chart} release in ${cluster}`);
+const isEastWest = (r: Declared) => r.type === RELEASE && r.inputs.chart === "gateway" && r.inputs.name === "istio-eastwestgateway";
+const eastWest = (run: RunResult, cluster: string) =>
+    one(run.resources, (r) => isEastWest(r) && providerUrn(r) === providerOf(run, cluster).urn, `east-west gateway in ${cluster}`);
 const inCluster = (run: RunResult, cluster: string, rs: Declared[]) => rs.filter((r) => providerUrn(r) === providerOf(run, cluster).urn);
 
 describe("three clusters on two networks", () => {
@@ -75,7 +78,7 @@ describe("three clusters on two networks", () => {
             const cacerts = one(inCluster(run, name, ofType(run.resources, SECRET)), (r) => r.inputs.metadata?.name === "cacerts", "cacerts");
             const base = release(run, name, "base");
             const istiod = release(run, name, "istiod");
-            const gateway = release(run, name, "gateway");
+            const gateway = eastWest(run, name);
             const [crossNetwork] = inCluster(run, name, ofType(run.resources, GATEWAY));
             expect(dependsOn(run.resources, cacerts, ns)).toBe(true);
             expect(dependsOn(run.resources, base, ns)).toBe(true);
@@ -89,10 +92,9 @@ describe("three clusters on two networks", () => {
     });
 
     test("an east-west gateway per cluster, since the topology has two networks", () => {
-        const gateways = ofType(run.resources, RELEASE).filter((r) => r.inputs.chart === "gateway");
-        expect(gateways).toHaveLength(3);
+        expect(run.resources.filter(isEastWest)).toHaveLength(3);
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
-            const values = plain(release(run, name, "gateway").inputs).values;
+            const values = plain(eastWest(run, name).inputs).values;
             expect(values).toEqual({ name: "istio-eastwestgateway", networkGateway: network, service: { annotations: {} } });
             const [crossNetwork] = inCluster(run, name, ofType(run.resources, GATEWAY));
             expect(plain(crossNetwork.inputs)).toEqual({
@@ -193,7 +195,7 @@ describe("two clusters on one network", () => {
     });
 
     test("no east-west gateway and no cross-network Gateway", () => {
-        expect(ofType(run.resources, RELEASE).filter((r) => r.inputs.chart === "gateway")).toHaveLength(0);
+        expect(run.resources.filter(isEastWest)).toHaveLength(0);
         expect(ofType(run.resources, GATEWAY)).toHaveLength(0);
         expect(run.outputs.eastWestGatewayAddresses).toEqual({});
     });
