@@ -19,6 +19,7 @@ const release = (run: RunResult, cluster: string, chart: string) =>
 const isEastWest = (r: Declared) => r.type === RELEASE && r.inputs.chart === "gateway" && r.inputs.name === "istio-eastwestgateway";
 const eastWest = (run: RunResult, cluster: string) =>
     one(run.resources, (r) => isEastWest(r) && providerUrn(r) === providerOf(run, cluster).urn, `east-west gateway in ${cluster}`);
+const crossNetworkGateways = (rs: Declared[]) => ofType(rs, GATEWAY).filter((r) => r.inputs.metadata?.name === "cross-network-gateway");
 const inCluster = (run: RunResult, cluster: string, rs: Declared[]) => rs.filter((r) => providerUrn(r) === providerOf(run, cluster).urn);
 
 describe("three clusters on two networks", () => {
@@ -79,7 +80,7 @@ describe("three clusters on two networks", () => {
             const base = release(run, name, "base");
             const istiod = release(run, name, "istiod");
             const gateway = eastWest(run, name);
-            const [crossNetwork] = inCluster(run, name, ofType(run.resources, GATEWAY));
+            const [crossNetwork] = inCluster(run, name, crossNetworkGateways(run.resources));
             expect(dependsOn(run.resources, cacerts, ns)).toBe(true);
             expect(dependsOn(run.resources, base, ns)).toBe(true);
             expect(dependsOn(run.resources, istiod, base)).toBe(true);
@@ -96,7 +97,7 @@ describe("three clusters on two networks", () => {
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
             const values = plain(eastWest(run, name).inputs).values;
             expect(values).toEqual({ name: "istio-eastwestgateway", networkGateway: network, service: { annotations: {} } });
-            const [crossNetwork] = inCluster(run, name, ofType(run.resources, GATEWAY));
+            const [crossNetwork] = inCluster(run, name, crossNetworkGateways(run.resources));
             expect(plain(crossNetwork.inputs)).toEqual({
                 apiVersion: "networking.istio.io/v1",
                 kind: "Gateway",
@@ -196,7 +197,7 @@ describe("two clusters on one network", () => {
 
     test("no east-west gateway and no cross-network Gateway", () => {
         expect(run.resources.filter(isEastWest)).toHaveLength(0);
-        expect(ofType(run.resources, GATEWAY)).toHaveLength(0);
+        expect(crossNetworkGateways(run.resources)).toHaveLength(0);
         expect(run.outputs.eastWestGatewayAddresses).toEqual({});
     });
 
