@@ -2,8 +2,7 @@
  * Sample apps and the cross-cluster check (issue: samples): the `istio-multicluster:samples` settings, their
  * cross-checks against the topology, and the components they turn into.
  *
- * `config.ts` imports this module to build `commonSettings`, so nothing from `config.ts` may be used while
- * this module loads (only inside functions).
+ * `config.ts` imports this module to build `commonSettings`, so `config.ts` is only used inside functions.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
@@ -21,7 +20,14 @@ import {
     isPinnedImage,
 } from "../components/sampleManifests";
 import { DEFAULT_ISTIO_VERSION } from "../components/istioVersion";
-import * as config from "./config";
+import type * as ConfigModule from "./config";
+
+/**
+ * `config.ts` imports this module (for `commonSettings.samples`), so it is loaded lazily here: whichever of
+ * the two modules loads first, the other is complete by the time a function below runs.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const cfg = (): typeof ConfigModule => require("./config");
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -148,11 +154,11 @@ export function expectedVersions(versions: Record<string, string[]>, clusterOrde
  */
 export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: string[]): SamplesPlan {
     const problems: string[] = [];
-    const at = (...path: PropertyKey[]) => config.formatPath(["samples", ...path]);
+    const at = (...path: PropertyKey[]) => cfg().formatPath(["samples", ...path]);
     const known = new Set(clusterNames);
     const unknownCluster = (name: string, ...path: PropertyKey[]) => {
         if (known.has(name)) return false;
-        const guess = config.closest(name, clusterNames);
+        const guess = cfg().closest(name, clusterNames);
         problems.push(
             `${at(...path)}: "${name}" is not a cluster of this stack` + (guess ? `; did you mean "${guess}"?` : "") + ` Clusters: ${clusterNames.join(", ")}.`,
         );
@@ -234,7 +240,7 @@ export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: stri
         };
     }
 
-    if (problems.length > 0) throw new config.ConfigError(problems);
+    if (problems.length > 0) throw new (cfg().ConfigError)(problems);
 
     // Verification
     const vf = settings.verification;
@@ -277,7 +283,7 @@ export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: stri
 /** Validates raw or already-parsed samples settings, naming problems as `istio-multicluster:samples…`. */
 export function parseSamplesSettings(settings: unknown): SamplesSettings {
     const wrapper = z.strictObject({ samples: samplesSettingsSchema });
-    return config.validate(wrapper, { samples: settings }).samples;
+    return cfg().validate(wrapper, { samples: settings }).samples;
 }
 
 /**
@@ -293,7 +299,7 @@ export function deploySamples(settings: unknown, mesh: Mesh, clusters: Cluster[]
     const plan = resolveSamplesPlan(parsed, clusterNames);
     if (!plan.enabled || (!plan.helloworld && !plan.bookinfo)) return {};
 
-    const version = istioVersion ?? new pulumi.Config(config.PROJECT).get("istioVersion") ?? DEFAULT_ISTIO_VERSION;
+    const version = istioVersion ?? new pulumi.Config(cfg().PROJECT).get("istioVersion") ?? DEFAULT_ISTIO_VERSION;
     const apps = new SampleApps("samples", {
         clusters: clusters.map((c) => ({ clusterName: c.clusterName, provider: c.provider, istiod: mesh.primaries[c.clusterName].istiod })),
         istioVersion: version,
