@@ -26,7 +26,7 @@ export const MAX_PUBLIC_ACCESS_CIDRS = 40;
 const kubernetesVersion = z
     .string({ error: `must be a string such as "${DEFAULT_KUBERNETES_VERSION}"` })
     .regex(/^1\.\d+$/, { error: `must be a Kubernetes minor version "1.x", such as "${DEFAULT_KUBERNETES_VERSION}"` })
-    .refine((v) => Number(v.split(".")[1]) >= OLDEST_KUBERNETES_MINOR, {
+    .refine((v) => !/^1\.\d+$/.test(v) || Number(v.split(".")[1]) >= OLDEST_KUBERNETES_MINOR, {
         error: `must be 1.${OLDEST_KUBERNETES_MINOR} or newer (Istio 1.30 supports Kubernetes 1.32–1.36)`,
     });
 
