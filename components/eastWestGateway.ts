@@ -3,6 +3,15 @@ import * as k8s from "@pulumi/kubernetes";
 import { ISTIO_NAMESPACE, istioChart } from "./istioPrimary";
 
 export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
+/** Marks a gateway Service that is meant to be public, so policy can tell intent from oversight. */
+export const PUBLIC_EXPOSURE_ANNOTATION = "istio-multicluster/exposure";
+
+/**
+ * Load-balancer annotations for a gateway: the platform's internal annotations, or the public mark.
+ */
+export function gatewayExposureAnnotations(exposure: "internal" | "public", internalAnnotations: Record<string, string>): Record<string, string> {
+    return exposure === "internal" ? { ...internalAnnotations } : { [PUBLIC_EXPOSURE_ANNOTATION]: "public" };
+}
 
 /**
  * The gateway other networks reach this cluster's workloads (and nothing else) through: Istio's `gateway`

@@ -7,6 +7,7 @@ import * as path from "path";
 import { z } from "zod";
 import { Cluster } from "../components/cluster";
 import { kubeconfigServer } from "../components/cluster";
+import { gatewayExposureAnnotations } from "../components/eastWestGateway";
 import { PlatformClusters } from "./platform";
 import { ConfigError, clusterList, commonSettings, existingClusterSchema, formatPath, validate } from "./config";
 
@@ -58,7 +59,8 @@ export function resolveKubeconfigs(settings: ExistingSettings, readFile: (p: str
             kubeconfig: kubeconfig!,
             context: c.context,
             apiServerUrl: c.apiServerUrl ?? server,
-            gatewayServiceAnnotations: c.gatewayServiceAnnotations,
+            // No cloud to say how "internal" is done: users give their own annotations for that.
+            gatewayServiceAnnotations: { ...gatewayExposureAnnotations(settings.eastWestLoadBalancer, {}), ...c.gatewayServiceAnnotations },
         });
     });
     if (problems.length > 0) throw new ConfigError(problems);

@@ -1,0 +1,178 @@
+/**
+ * Each guardrail, with resources that pass and resources that fail; and the program's own graph passes all.
+ */
+import { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import * as p from "../policy/policies";
+import { plain, runProgram } from "./harness";
+import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "./fixtures";
+
+const CLUSTER_PROVIDER = { type: "pulumi:providers:kubernetes", name: "cluster1-k8s", urn: "urn:p", props: {} };
+
+/** `provider: null` means none (a default provider). */
+function args(type: string, props: Record<string, any>, provider: typeof CLUSTER_PROVIDER | null = CLUSTER_PROVIDER): ResourceValidationArgs {
+    return {
+        type,
+        props,
+        urn: `urn:pulumi:s::p::${type}::r`,
+        name: "r",
+        opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+        provider: provider ?? undefined,
+        stackTags: new Map(),
+        isType: () => false,
+        asType: () => undefined,
+        getConfig: () => ({}) as any,
+    } as unknown as ResourceValidationArgs;
+}
+
+async function violations(policy: ResourceValidationPolicy, a: ResourceValidationArgs): Promise<string[]> {
+    const found: string[] = [];
+    const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource!];
+    for (const v of validations) await v(a, (message) => found.push(message));
+    return found;
+}
+
+const release = (chart: string, version: string, values: Record<string, unknown> = {}) =>
+    args("kubernetes:helm.sh/v3:Release", { chart, version, values, repositoryOpts: { repo: "https://istio-release.storage.googleapis.com/charts" } });
+
+describe.each<[string, ResourceValidationPolicy, ResourceValidationArgs[], [ResourceValidationArgs, RegExp][]]>([
+    [
+        "LoadBalancer Services only for Istio gateways, internal unless public",
+        p.loadBalancersOnlyForIstioGateways,
+        [
+            args("kubernetes:core/v1:Service", { metadata: { labels: { istio: "eastwestgateway" }, annotations: { "service.beta.kubernetes.io/azure-load-balancer-internal": "true" } }, spec: { type: "LoadBalancer" } }),
+            args("kubernetes:core/v1:Service", { metadata: { labels: { istio: "ingressgateway" }, annotations: { "istio-multicluster/exposure": "public" } }, spec: { type: "LoadBalancer" } }),
+            args("kubernetes:core/v1:Service", { metadata: { labels: { app: "web" } }, spec: { type: "ClusterIP" } }),
+        ],
+        [
+            [args("kubernetes:core/v1:Service", { metadata: { labels: { app: "web" } }, spec: { type: "LoadBalancer" } }), /not an Istio gateway/],
+            [args("kubernetes:core/v1:Service", { metadata: { labels: { istio: "ingressgateway" } }, spec: { type: "LoadBalancer" } }), /public load balancer/],
+        ],
+    ],
+    [
+        "gateway charts internal unless public",
+        p.gatewayChartsInternalUnlessPublic,
+        [
+            release("gateway", "1.30.4", { service: { annotations: { "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal" } } }),
+            release("gateway", "1.30.4", { service: { annotations: { "istio-multicluster/exposure": "public" } } }),
+            release("gateway", "1.30.4", { service: { type: "ClusterIP" } }),
+            release("istiod", "1.30.4"),
+        ],
+        [
+            [release("gateway", "1.30.4", { service: { annotations: {} } }), /would get a public load balancer/],
+            [release("gateway", "1.30.4", { service: { annotations: { "service.beta.kubernetes.io/azure-load-balancer-internal": "false" } } }), /public load balancer/],
+        ],
+    ],
+    [
+        "cacerts has the four keys",
+        p.cacertsHasFourKeys,
+        [
+            args("kubernetes:core/v1:Secret", { metadata: { name: "cacerts" }, stringData: { "ca-cert.pem": "", "ca-key.pem": "", "root-cert.pem": "", "cert-chain.pem": "" } }),
+            args("kubernetes:core/v1:Secret", { metadata: { name: "other" }, stringData: {} }),
+        ],
+        [[args("kubernetes:core/v1:Secret", { metadata: { name: "cacerts" }, data: { "ca-cert.pem": "", "ca-key.pem": "" } }), /lacks root-cert.pem, cert-chain.pem/]],
+    ],
+    [
+        "Helm chart versions pinned",
+        p.helmChartsPinned,
+        [release("istiod", "1.30.4"), args("kubernetes:helm.sh/v4:Chart", { chart: "x", version: "v2.1.0" })],
+        [
+            [release("istiod", ""), /not pinned/],
+            [release("istiod", "~1.30"), /not pinned/],
+            [args("kubernetes:helm.sh/v4:Chart", { chart: "x" }), /not pinned/],
+        ],
+    ],
+    [
+        "no Kubernetes resource on a default provider",
+        p.kubernetesExplicitProvider,
+        [args("kubernetes:core/v1:Namespace", {}), args("aws:ec2/vpc:Vpc", {}, null)],
+        [
+            [args("kubernetes:core/v1:Namespace", {}, null), /default Kubernetes provider/],
+            [args("kubernetes:core/v1:Namespace", {}, { ...CLUSTER_PROVIDER, name: "default_4_34_2" }), /default Kubernetes provider/],
+        ],
+    ],
+    [
+        "AKS/EKS API endpoints not open to the world",
+        p.apiServersNotOpenToTheWorld,
+        [
+            args("azure-native:containerservice:ManagedCluster", { apiServerAccessProfile: { authorizedIPRanges: ["203.0.113.0/24"] } }),
+            args("azure-native:containerservice:ManagedCluster", { apiServerAccessProfile: { enablePrivateCluster: true } }),
+            args("eks:index:Cluster", { endpointPublicAccess: true, publicAccessCidrs: ["203.0.113.0/24"] }),
+            args("eks:index:Cluster", { endpointPublicAccess: false }),
+            args("aws:eks/cluster:Cluster", { vpcConfig: { endpointPublicAccess: false } }),
+        ],
+        [
+            [args("azure-native:containerservice:ManagedCluster", { apiServerAccessProfile: { authorizedIPRanges: ["0.0.0.0/0"] } }), /whole internet/],
+            [args("azure-native:containerservice:ManagedCluster", {}), /no authorized IP ranges/],
+            [args("eks:index:Cluster", { publicAccessCidrs: ["0.0.0.0/0"] }), /open to 0.0.0.0\/0/],
+            [args("eks:index:Cluster", {}), /open to 0.0.0.0\/0/],
+            [args("aws:eks/cluster:Cluster", { vpcConfig: { publicAccessCidrs: ["::/0"] } }), /open to 0.0.0.0\/0/],
+        ],
+    ],
+    [
+        "security groups never open 15012/15017/15443 to the world",
+        p.istioPortsNotOpenToTheWorld,
+        [
+            args("aws:ec2/securityGroupRule:SecurityGroupRule", { type: "ingress", fromPort: 15012, toPort: 15017, protocol: "tcp", cidrBlocks: ["10.0.0.0/16"] }),
+            args("aws:ec2/securityGroupRule:SecurityGroupRule", { type: "ingress", fromPort: 443, toPort: 443, protocol: "tcp", cidrBlocks: ["0.0.0.0/0"] }),
+            args("aws:ec2/securityGroupRule:SecurityGroupRule", { type: "egress", fromPort: 0, toPort: 0, protocol: "-1", cidrBlocks: ["0.0.0.0/0"] }),
+        ],
+        [
+            [args("aws:ec2/securityGroupRule:SecurityGroupRule", { type: "ingress", fromPort: 15443, toPort: 15443, protocol: "tcp", cidrBlocks: ["0.0.0.0/0"] }), /opens 15012\/15017\/15443/],
+            [args("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", { fromPort: 15000, toPort: 16000, ipProtocol: "tcp", cidrIpv6: "::/0" }), /opens/],
+            [args("aws:ec2/securityGroup:SecurityGroup", { ingress: [{ fromPort: 0, toPort: 0, protocol: "-1", cidrBlocks: ["0.0.0.0/0"] }] }), /opens/],
+        ],
+    ],
+    [
+        "Istio version supported",
+        p.istioVersionSupported,
+        [release("istiod", "1.30.4"), release("base", "1.29.0")],
+        [
+            [release("istiod", "1.28.9"), /not supported/],
+            [release("gateway", "1.19.1"), /not supported/],
+        ],
+    ],
+])("%s", (_name, policy, passing, failing) => {
+    test("passes good resources", async () => {
+        for (const a of passing) expect(await violations(policy, a)).toEqual([]);
+    });
+    test("flags bad ones", async () => {
+        for (const [a, message] of failing) {
+            const found = await violations(policy, a);
+            expect(found).toHaveLength(1);
+            expect(found[0]).toMatch(message);
+        }
+    });
+});
+
+test("every policy is in the pack and mandatory", () => {
+    expect(p.policies).toHaveLength(8);
+    expect(new Set(p.policies.map((x) => x.name)).size).toBe(8);
+    for (const x of p.policies) expect(x.enforcementLevel).toBe("mandatory");
+});
+
+async function programViolations(config: Record<string, unknown>): Promise<string[]> {
+    const run = await runProgram(config);
+    const providers = new Map(run.resources.filter((r) => r.type.startsWith("pulumi:providers:")).map((r) => [r.urn, r]));
+    const found: string[] = [];
+    for (const r of run.resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:") && !r.read)) {
+        const provider = providers.get(r.provider.split("::").slice(0, -1).join("::"));
+        const a = args(r.type, plain(r.inputs), provider ? { type: provider.type, name: provider.name, urn: provider.urn, props: {} } : null);
+        for (const policy of p.policies) {
+            if ((await violations(policy, a)).length > 0) found.push(`${policy.name}: ${r.name}`);
+        }
+    }
+    return found.sort();
+}
+
+test("the program's own graph passes every policy when its gateways are marked public", async () => {
+    expect(await programViolations(existingStack(THREE_CLUSTERS_TWO_NETWORKS, { eastWestLoadBalancer: "public" }))).toEqual([]);
+});
+
+test("existing clusters asked for internal gateways without an annotation saying how are flagged", async () => {
+    // No cloud to map "internal" to: the user's gatewayServiceAnnotations must, or the policy says so.
+    expect(await programViolations(existingStack(THREE_CLUSTERS_TWO_NETWORKS))).toEqual([
+        "gateway-charts-internal-unless-public: mesh-cluster1-eastwest-release",
+        "gateway-charts-internal-unless-public: mesh-cluster2-eastwest-release",
+        "gateway-charts-internal-unless-public: mesh-cluster3-eastwest-release",
+    ]);
+});
