@@ -292,6 +292,15 @@ describe("azure stack from Pulumi.azure.yaml", () => {
         }
     });
 
+    test("nothing on Azure is protected or ignores changes that matter: pulumi destroy can remove it all", () => {
+        const azure = run.resources.filter((r) => r.type.startsWith("azure-native:"));
+        expect(azure.length).toBeGreaterThanOrEqual(11);
+        for (const r of azure) expect({ name: r.name, protect: r.protect }).toEqual({ name: r.name, protect: false });
+        for (const r of azure.filter((r) => r.type !== T.vnet)) expect({ name: r.name, ignoreChanges: r.ignoreChanges }).toEqual({ name: r.name, ignoreChanges: [] });
+        // The VNet ignores only its inline subnet list, which the separate Subnet resources own.
+        expect(one(azure, (r) => r.type === T.vnet, "vnet").ignoreChanges).toEqual(["subnets"]);
+    });
+
     test("a container registry (alphanumeric, per-stack name) the kubelet identities may pull from", () => {
         const registry = one(run.resources, (r) => r.type === T.registry, "registry");
         expect(registry.inputs).toMatchObject({ resourceGroupName: RESOURCE_GROUP, location: LOCATION, sku: { name: "Basic" }, adminUserEnabled: false });
