@@ -127,7 +127,7 @@ describe("network", () => {
         const natSubnet = named(rs, "aws:ec2/subnet:Subnet", sgName(nat.inputs.subnetId));
         expect(natSubnet.inputs.tags["kubernetes.io/role/elb"]).toBe("1");
 
-        const routes = ofType(rs, "aws:ec2/route:Route").map((r) => ({ name: r.name, ...r.inputs }));
+        const routes = ofType(rs, "aws:ec2/route:Route").map((r): Record<string, any> => ({ name: r.name, ...r.inputs }));
         const privateRoutes = routes.filter((r) => r.name.startsWith("aws-private-"));
         expect(privateRoutes.filter((r) => r.destinationCidrBlock === "0.0.0.0/0").every((r) => r.natGatewayId === `${nat.name}-id`)).toBe(true);
         expect(privateRoutes.filter((r) => r.destinationIpv6CidrBlock === "::/0").every((r) => r.egressOnlyGatewayId === "aws-eigw-id")).toBe(true);
