@@ -94,11 +94,11 @@ while [ "$round" -le "$ROUNDS" ]; do
         printf '%s\n' "$got" >> "$WORK/round"
       else
         errors=$((errors + 1))
-        last_error="unrecognised answer: $(printf '%s' "$body" | head -c 160 | tr '\r\n' '  ')"
+        last_error="unrecognised answer: $(printf '%s' "$body" | head -c 160 | tr '\r\n' '  ' | sed 's/ *$//')"
       fi
     else
       errors=$((errors + 1))
-      last_error="$(head -c 160 "$WORK/err" | tr '\r\n' '  ')"
+      last_error="$(head -c 160 "$WORK/err" | tr '\r\n' '  ' | sed 's/ *$//')"
       [ -n "$last_error" ] || last_error="curl failed"
     fi
   done

@@ -293,6 +293,26 @@ describe("three clusters", () => {
     });
 });
 
+describe("one cluster", () => {
+    test("everything in it: helloworld v1, the whole of Bookinfo, no DNS stubs", async () => {
+        const run = await runProgram(samplesConfig(ONE_CLUSTER));
+        const where = placement(run.resources, ["cluster1"]);
+        expect(where.cluster1.filter((k) => k.startsWith("Deployment/"))).toEqual(
+            [
+                "Deployment/sample/curl",
+                "Deployment/sample/helloworld-v1",
+                "Deployment/bookinfo/productpage-v1",
+                "Deployment/bookinfo/details-v1",
+                "Deployment/bookinfo/ratings-v1",
+                "Deployment/bookinfo/reviews-v1",
+                "Deployment/bookinfo/reviews-v2",
+                "Deployment/bookinfo/reviews-v3",
+            ].sort(),
+        );
+        expect(sampleResources(run.resources).filter((r) => r.inputs.metadata?.annotations?.["pulumi.com/skipAwait"])).toEqual([]);
+    });
+});
+
 describe("cluster-local routing (the AKS seed's step 11)", () => {
     test("enabled: DestinationRule (a subset per cluster on topology.istio.io/cluster) and VirtualService in cluster1 only", async () => {
         const run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, { clusterLocalRouting: { enabled: true } }));
