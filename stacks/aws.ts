@@ -16,7 +16,8 @@ import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPa
 /** Oldest Kubernetes minor accepted: Istio 1.30 supports 1.32–1.36, and older EKS versions are out of standard support. */
 export const OLDEST_KUBERNETES_MINOR = 32;
 export const DEFAULT_KUBERNETES_VERSION = "1.35";
-export const DEFAULT_LBC_CHART_VERSION = "1.14.0";
+/** Chart 1.17.1 = controller v2.17.1, the last v2 release seen; the permissions below are written for v2. */
+export const DEFAULT_LBC_CHART_VERSION = "1.17.1";
 export const AMI_TYPES = ["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64"] as const;
 export const NAT_GATEWAY_MODES = ["single", "perZone"] as const;
 export const IP_FAMILIES = ["ipv4", "ipv6"] as const;
@@ -96,7 +97,7 @@ export const awsSectionSchema = z
             .default(3),
         natGateways: z.enum(NAT_GATEWAY_MODES, { error: `must be one of ${NAT_GATEWAY_MODES.join(", ")}` }).default("single"),
         loadBalancerControllerChartVersion: z
-            .string({ error: "must be a chart version string such as \"1.14.0\"" })
+            .string({ error: "must be a chart version string such as \"1.17.1\"" })
             .regex(/^\d+\.\d+\.\d+$/, { error: `must be an exact chart version "x.y.z", such as "${DEFAULT_LBC_CHART_VERSION}"` })
             .default(DEFAULT_LBC_CHART_VERSION),
         /** Tags for every AWS resource. */

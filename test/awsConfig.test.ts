@@ -34,7 +34,7 @@ test("the committed Pulumi.aws.yaml is valid and means the seed's topology", () 
     const s = settingsWith({});
     expect(s.platform).toBe("aws");
     expect(s.meshId).toBe("mesh1");
-    expect(s.aws).toEqual({ vpcCidr: "10.0.0.0/16", availabilityZoneCount: 3, natGateways: "single", loadBalancerControllerChartVersion: "1.14.0", tags: {} });
+    expect(s.aws).toEqual({ vpcCidr: "10.0.0.0/16", availabilityZoneCount: 3, natGateways: "single", loadBalancerControllerChartVersion: "1.17.1", tags: {} });
     expect(s.clusters.map((c) => [c.name, c.network, c.ipFamily])).toEqual([
         ["cluster-1", "network1", "ipv4"],
         ["cluster-2", "network1", "ipv6"],
@@ -184,7 +184,7 @@ describe("the aws section", () => {
     test("NAT gateway mode, chart version and reserved tag keys", () => {
         expect(problems({ aws: { natGateways: "perAz" } })).toEqual(["istio-multicluster:aws.natGateways: must be one of single, perZone"]);
         expect(problems({ aws: { loadBalancerControllerChartVersion: "latest" } })).toEqual([
-            'istio-multicluster:aws.loadBalancerControllerChartVersion: must be an exact chart version "x.y.z", such as "1.14.0"',
+            'istio-multicluster:aws.loadBalancerControllerChartVersion: must be an exact chart version "x.y.z", such as "1.17.1"',
         ]);
         expect(problems({ aws: { tags: { "aws:owner": "me" } } })).toEqual(['istio-multicluster:aws.tags.aws:owner: tag key "aws:owner": the "aws:" prefix is reserved by AWS']);
     });

@@ -305,7 +305,7 @@ describe("AWS Load Balancer Controller", () => {
             chart: "aws-load-balancer-controller",
             namespace: "kube-system",
             repositoryOpts: { repo: "https://aws.github.io/eks-charts" },
-            version: "1.14.0",
+            version: "1.17.1",
         });
         expect(release.inputs.values).toMatchObject({ clusterName: c, region: REGION, vpcId: "aws-vpc-id", serviceAccount: { create: true, name: "aws-load-balancer-controller" } });
         expect(providerUrn(release)).toBe(providerOf(run.resources, c).urn);
