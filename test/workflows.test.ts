@@ -1,0 +1,61 @@
+/** The GitHub workflows users get: valid, and doing what the README says they do. */
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { validateWorkflow } from "@action-validator/core";
+
+const dir = path.join(__dirname, "..", ".github", "workflows");
+const read = (name: string) => fs.readFileSync(path.join(dir, name), "utf8");
+const steps = (job: any) => job.steps as any[];
+const uses = (job: any, action: string) => steps(job).filter((s) => typeof s.uses === "string" && s.uses.startsWith(action));
+
+test.each(["preview.yml", "deploy.yml"])("%s is a valid workflow", (name) => {
+    const state = validateWorkflow(read(name));
+    expect(state.errors).toEqual([]);
+});
+
+test("the validator does catch a broken workflow", () => {
+    expect(validateWorkflow("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    stepz: []\n").errors.length).toBeGreaterThan(0);
+});
+
+describe("preview.yml", () => {
+    const wf = parse(read("preview.yml"));
+    test("runs on pull requests, with OIDC and PR comments allowed and nothing else", () => {
+        expect(Object.keys(wf.on)).toEqual(["pull_request"]);
+        expect(wf.permissions).toEqual({ contents: "read", "pull-requests": "write", "id-token": "write" });
+    });
+    test("tests first: npm ci, then npm test", () => {
+        expect(steps(wf.jobs.test).filter((s) => s.run).map((s) => s.run)).toEqual(["npm ci", "npm test"]);
+        expect(wf.jobs.preview.needs).toBe("test");
+    });
+    test("previews both stacks with the policy pack, diff posted on the PR", () => {
+        expect(wf.jobs.preview.strategy.matrix.include.map((m: any) => m.stack)).toEqual(["azure", "aws"]);
+        const [pulumi] = uses(wf.jobs.preview, "pulumi/actions@");
+        expect(pulumi.with).toMatchObject({ command: "preview", "stack-name": "${{ matrix.stack }}", "comment-on-pr": true, policyPacks: "policy" });
+    });
+    test("cloud login through OIDC, once per cloud", () => {
+        expect(uses(wf.jobs.preview, "azure/login@")[0]).toMatchObject({ if: "matrix.stack == 'azure'" });
+        expect(uses(wf.jobs.preview, "aws-actions/configure-aws-credentials@")[0].with["role-to-assume"]).toBe("${{ vars.AWS_ROLE_ARN }}");
+    });
+});
+
+describe("deploy.yml", () => {
+    const wf = parse(read("deploy.yml"));
+    test("runs on main only, behind an environment per stack", () => {
+        expect(wf.on).toEqual({ push: { branches: ["main"] } });
+        expect(wf.jobs.up.environment).toBe("${{ matrix.stack }}");
+        expect(wf.jobs.up.needs).toBe("test");
+        const [pulumi] = uses(wf.jobs.up, "pulumi/actions@");
+        expect(pulumi.with).toMatchObject({ command: "up", policyPacks: "policy" });
+    });
+});
+
+test("no credentials are written into the workflows", () => {
+    for (const name of ["preview.yml", "deploy.yml"]) {
+        const text = read(name);
+        expect(text).not.toMatch(/AKIA[0-9A-Z]{16}/);
+        expect(text).not.toMatch(/client-secret|aws-secret-access-key|PULUMI_ACCESS_TOKEN/);
+        // Secrets only come from the secrets context.
+        expect(text).toMatch(/PULUMI_CONFIG_PASSPHRASE: \$\{\{ secrets\.PULUMI_CONFIG_PASSPHRASE \}\}/);
+    }
+});
