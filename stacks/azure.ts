@@ -10,6 +10,7 @@ import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import { z } from "zod";
 import { AksCluster, BUILT_IN_ROLES, roleDefinitionId } from "../components/aksCluster";
 import { AzureNetwork } from "../components/azureNetwork";
+import { gatewayExposureAnnotations } from "../components/eastWestGateway";
 import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/cidr";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, validate } from "./config";
 import { PlatformClusters } from "./platform";
@@ -242,9 +243,9 @@ export function defaultDnsServiceIp(serviceCidr: Cidr): string {
     return formatAddress(serviceCidr.family, serviceCidr.network + 10n);
 }
 
-/** East-west gateway Service annotations for `eastWestLoadBalancer`. */
+/** East-west gateway Service annotations for `eastWestLoadBalancer`: Azure's internal load balancer, or the public mark. */
 export function gatewayAnnotationsFor(mode: "internal" | "public"): Record<string, string> {
-    return mode === "internal" ? { [INTERNAL_LB_ANNOTATION]: "true" } : {};
+    return gatewayExposureAnnotations(mode, { [INTERNAL_LB_ANNOTATION]: "true" });
 }
 
 // ---- names -----------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
  * how the clusters plug into the mesh, and the dependency graph `pulumi destroy` walks backwards.
  */
 import { parse } from "yaml";
+import { ResourceValidationArgs } from "@pulumi/policy";
+import { policies } from "../policy/policies";
 import { Declared, RunResult, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "./harness";
 import { MockOptions } from "./mocks";
 import { kubeconfigFor } from "./fixtures";
@@ -352,11 +354,11 @@ describe("azure stack from Pulumi.azure.yaml", () => {
 });
 
 describe("azure stack variations", () => {
-    test("eastWestLoadBalancer public: no internal-load-balancer annotation", async () => {
+    test("eastWestLoadBalancer public: no internal-load-balancer annotation, marked public on purpose", async () => {
         const { run } = await runAzure({ "istio-multicluster:eastWestLoadBalancer": "public" });
         const gateways = ofType(run.resources, T.release).filter((r) => r.inputs.name === "istio-eastwestgateway");
         expect(gateways).toHaveLength(2);
-        for (const g of gateways) expect(plain(g.inputs).values.service.annotations).toEqual({});
+        for (const g of gateways) expect(plain(g.inputs).values.service.annotations).toEqual({ "istio-multicluster/exposure": "public" });
     });
 
     test("authorized IP ranges: each cluster gets a static egress IP and every API server allows them all", async () => {
@@ -403,5 +405,47 @@ describe("azure stack variations", () => {
 
     test("without azure-native:location the program says how to set it", async () => {
         await expect(runProgram(loadStackConfig("azure"), azureMocks(newRecord()))).rejects.toThrow("pulumi config set azure-native:location");
+    });
+});
+
+/** Every policy of the pack over what a run declared, as "policy: resource". */
+async function policyViolations(run: RunResult): Promise<string[]> {
+    const providers = new Map(run.resources.filter((r) => r.type.startsWith("pulumi:providers:")).map((r) => [r.urn, r]));
+    const found: string[] = [];
+    for (const r of run.resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:") && !r.read)) {
+        const provider = providers.get(providerUrn(r));
+        const args = {
+            type: r.type,
+            props: plain(r.inputs),
+            urn: r.urn,
+            name: r.name,
+            opts: { protect: r.protect, ignoreChanges: r.ignoreChanges, aliases: [], additionalSecretOutputs: [] },
+            provider: provider ? { type: provider.type, name: provider.name, urn: provider.urn, props: {} } : undefined,
+            stackTags: new Map(),
+            isType: () => false,
+            asType: () => undefined,
+            getConfig: () => ({}),
+        } as unknown as ResourceValidationArgs;
+        for (const policy of policies) {
+            const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource!];
+            for (const v of validations) await v(args, () => found.push(`${policy.name}: ${r.name}`));
+        }
+    }
+    // The sample apps' ingress gateway is the samples' concern (reported to its owner), not the platform's.
+    return [...new Set(found)].filter((v) => !v.endsWith(": samples-cluster1-ingressgateway")).sort();
+}
+
+describe("the policy pack on the azure stack", () => {
+    test("as committed, only the open API servers are flagged (the AKS default; set apiServerAuthorizedIpRanges)", async () => {
+        const { run } = await runAzure();
+        expect(await policyViolations(run)).toEqual(["api-servers-not-open-to-the-world: aks-cluster1", "api-servers-not-open-to-the-world: aks-cluster2"]);
+    });
+
+    test("with authorized IP ranges, and with public gateways, nothing is flagged", async () => {
+        const azure = { ...seedAzure(), apiServerAuthorizedIpRanges: ["203.0.113.0/24"] };
+        for (const lb of ["internal", "public"]) {
+            const { run } = await runAzure({ "istio-multicluster:azure": JSON.stringify(azure), "istio-multicluster:eastWestLoadBalancer": lb });
+            expect(await policyViolations(run)).toEqual([]);
+        }
     });
 });

@@ -333,7 +333,8 @@ describe("other bad settings", () => {
 describe("helpers", () => {
     test("gateway annotations", () => {
         expect(gatewayAnnotationsFor("internal")).toEqual({ "service.beta.kubernetes.io/azure-load-balancer-internal": "true" });
-        expect(gatewayAnnotationsFor("public")).toEqual({});
+        // Azure's default for a LoadBalancer Service is public; the mark tells policy it is intended.
+        expect(gatewayAnnotationsFor("public")).toEqual({ "istio-multicluster/exposure": "public" });
     });
     test("default DNS service IP is the 10th address", () => {
         expect(defaultDnsServiceIp(parseCidr("10.100.0.0/16"))).toBe("10.100.0.10");
