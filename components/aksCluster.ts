@@ -113,7 +113,20 @@ export class AksCluster extends pulumi.ComponentResource {
                 apiServerAccessProfile: args.authorizedIpRanges ? { authorizedIPRanges: args.authorizedIpRanges } : undefined,
                 tags: args.tags,
             },
-            { parent: this },
+            {
+                parent: this,
+                // AKS refuses to change these on a running cluster or pool; a preview that says "replace" beats
+                // an update that fails half-way. The replacement gets a new auto-name, so it is created first.
+                replaceOnChanges: [
+                    "networkProfile.networkPlugin",
+                    "networkProfile.networkPluginMode",
+                    "networkProfile.podCidr",
+                    "networkProfile.serviceCidr",
+                    "networkProfile.dnsServiceIP",
+                    "agentPoolProfiles[*].vmSize",
+                    "agentPoolProfiles[*].vnetSubnetID",
+                ],
+            },
         );
         const mc = this.managedCluster;
         this.aksName = mc.name;
