@@ -37,6 +37,16 @@ export const INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb";
 /** Ports the control plane calls on nodes for Istio: istiod's xDS/CA (15012) and its webhooks (15017). */
 export const ISTIOD_PORTS_FROM_CONTROL_PLANE = [15012, 15017];
 
+/** The first `count` zones, or an error naming the setting when the region has fewer. */
+export function pickZones(names: string[], count: number): string[] {
+    if (names.length < count) {
+        throw new Error(
+            `istio-multicluster:aws.availabilityZoneCount is ${count}, but this region has only ${names.length} available zones (${names.join(", ")}); lower it or pick another region`,
+        );
+    }
+    return names.slice(0, count);
+}
+
 export class AwsNetwork extends pulumi.ComponentResource {
     public readonly vpc: ec2.Vpc;
     public readonly vpcId: pulumi.Output<string>;
@@ -61,14 +71,7 @@ export class AwsNetwork extends pulumi.ComponentResource {
         const zones = getAvailabilityZonesOutput(
             { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
             { parent: this },
-        ).names.apply((names) => {
-            if (names.length < zoneCount) {
-                throw new Error(
-                    `istio-multicluster:aws.availabilityZoneCount is ${zoneCount}, but this region has only ${names.length} available zones (${names.join(", ")})`,
-                );
-            }
-            return names.slice(0, zoneCount);
-        });
+        ).names.apply((names) => pickZones(names, zoneCount));
 
         this.vpc = new ec2.Vpc(
             `${name}-vpc`,

@@ -160,8 +160,16 @@ export function awsSettings(raw: Record<string, unknown>): AwsSettings {
     return settings;
 }
 
+/** The AWS provider's region must come from somewhere: stack config or the environment. */
+export function checkRegion(configured: string | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+    if (configured || env.AWS_REGION || env.AWS_DEFAULT_REGION) return [];
+    return ["aws:region: not set; choose the region to build in with `pulumi config set aws:region <region>` (or set AWS_REGION)"];
+}
+
 export function awsPlatform(raw: Record<string, unknown>): PlatformClusters {
     const settings = awsSettings(raw);
+    const regionProblems = checkRegion(new pulumi.Config("aws").get("region"));
+    if (regionProblems.length > 0) throw new ConfigError(regionProblems);
     const tags = { "istio-multicluster:mesh": settings.meshId, ...settings.aws.tags };
     const partition = getPartitionOutput().partition;
     const region = getRegionOutput().region;

@@ -9,6 +9,7 @@ import {
     parseIpv6Cidr,
     planIpv4Subnets,
 } from "../components/awsCidr";
+import { pickZones } from "../components/awsNetwork";
 
 describe("IPv4 CIDRs", () => {
     test("parses and formats", () => {
@@ -123,4 +124,11 @@ describe("IPv6", () => {
         expect(() => ipv6Subnet64("2600:1f14:abc:de00::/72", 0)).toThrow(/smaller than a \/64/);
         expect(() => ipv6Subnet64("nonsense", 0)).toThrow(/VPC IPv6 block/);
     });
+});
+
+test("zones: the first N of the region, or an error naming the setting", () => {
+    expect(pickZones(["a", "b", "c", "d"], 3)).toEqual(["a", "b", "c"]);
+    expect(() => pickZones(["eu-x-1a", "eu-x-1b"], 3)).toThrow(
+        "istio-multicluster:aws.availabilityZoneCount is 3, but this region has only 2 available zones (eu-x-1a, eu-x-1b); lower it or pick another region",
+    );
 });

@@ -466,3 +466,15 @@ test("bad settings stop the program before anything is declared", async () => {
         /istio-multicluster:clusters\[1\]\.ipFamily: must be ipv4 or ipv6/,
     );
 });
+
+test("without a region the program stops and says how to set one", async () => {
+    const saved = { AWS_REGION: process.env.AWS_REGION, AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION };
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    try {
+        await expect(runProgram(loadStackConfig("aws"), awsMocks())).rejects.toThrow(/aws:region: not set; choose the region to build in with `pulumi config set aws:region <region>`/);
+    } finally {
+        for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
+    }
+});
+
