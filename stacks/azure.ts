@@ -284,14 +284,17 @@ export function validateAzureSettings(raw: Record<string, unknown>, location: st
     }
     if (settings) problems.push(...addressPlanProblems(settings));
     if (!location) {
-        problems.push("azure-native:location: is required: the Azure region for every resource; set it with `pulumi config set azure-native:location <region>`, such as eastus");
+        problems.push(
+            "azure-native:location: is required: the Azure region for every resource; set it with `pulumi config set azure-native:location <region>`, such as eastus (or set ARM_LOCATION)",
+        );
     }
     if (problems.length > 0 || !settings) throw new ConfigError(problems);
     return settings;
 }
 
 export function azurePlatform(raw: Record<string, unknown>): PlatformClusters {
-    const location = new pulumi.Config("azure-native").get("location");
+    // Where the azure-native provider looks too: its config, else ARM_LOCATION (what CI sets).
+    const location = new pulumi.Config("azure-native").get("location") ?? (process.env.ARM_LOCATION || undefined);
     const settings = validateAzureSettings(raw, location);
     const { azure } = settings;
     const stack = pulumi.getStack();

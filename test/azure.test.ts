@@ -404,7 +404,27 @@ describe("azure stack variations", () => {
     });
 
     test("without azure-native:location the program says how to set it", async () => {
-        await expect(runProgram(loadStackConfig("azure"), azureMocks(newRecord()))).rejects.toThrow("pulumi config set azure-native:location");
+        const saved = process.env.ARM_LOCATION;
+        delete process.env.ARM_LOCATION;
+        try {
+            await expect(runProgram(loadStackConfig("azure"), azureMocks(newRecord()))).rejects.toThrow("pulumi config set azure-native:location");
+        } finally {
+            if (saved !== undefined) process.env.ARM_LOCATION = saved;
+        }
+    });
+
+    test("ARM_LOCATION, which the provider also reads (and CI sets), is enough", async () => {
+        const saved = process.env.ARM_LOCATION;
+        process.env.ARM_LOCATION = "swedencentral";
+        try {
+            const run = await runProgram(loadStackConfig("azure"), azureMocks(newRecord()));
+            for (const r of run.resources.filter((r) => [T.resourceGroup, T.vnet, T.aks, T.registry].includes(r.type as any))) {
+                expect({ name: r.name, location: r.inputs.location }).toEqual({ name: r.name, location: "swedencentral" });
+            }
+        } finally {
+            if (saved === undefined) delete process.env.ARM_LOCATION;
+            else process.env.ARM_LOCATION = saved;
+        }
     });
 });
 

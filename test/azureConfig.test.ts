@@ -316,7 +316,7 @@ describe("other bad settings", () => {
     test("azure-native:location is required, reported with every other problem", () => {
         expect(problems((r) => (r.clusters[0].nodeCount = 0), null)).toEqual([
             `${c(0, "nodeCount")}: must be at least 1 (nodes in the system node pool)`,
-            "azure-native:location: is required: the Azure region for every resource; set it with `pulumi config set azure-native:location <region>`, such as eastus",
+            "azure-native:location: is required: the Azure region for every resource; set it with `pulumi config set azure-native:location <region>`, such as eastus (or set ARM_LOCATION)",
         ]);
     });
 
