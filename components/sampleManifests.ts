@@ -5,6 +5,7 @@
  *
  * Images are pinned to exact tags (Istio's own sample manifests, istio/istio `samples/`, 2026).
  */
+import { PUBLIC_EXPOSURE_ANNOTATION } from "./eastWestGateway";
 
 export const SAMPLE_NAMESPACE = "sample";
 export const BOOKINFO_NAMESPACE = "bookinfo";
@@ -267,11 +268,19 @@ export function bookinfoVirtualService(namespace = BOOKINFO_NAMESPACE): Obj {
     };
 }
 
-/** Values for Istio's `gateway` chart as the ingress gateway (top-level keys only from its values schema). */
+/**
+ * Values for Istio's `gateway` chart as the ingress gateway (top-level keys only from its values schema).
+ * Bookinfo's ingress is meant to be opened in a browser, so a LoadBalancer carries the project's public
+ * mark (what the policy pack asks of public gateways) unless the annotations already say otherwise.
+ */
 export function ingressGatewayValues(serviceType: string, serviceAnnotations: Record<string, string>): Record<string, unknown> {
+    const annotations =
+        serviceType === "LoadBalancer" && !(PUBLIC_EXPOSURE_ANNOTATION in serviceAnnotations)
+            ? { [PUBLIC_EXPOSURE_ANNOTATION]: "public", ...serviceAnnotations }
+            : { ...serviceAnnotations };
     return {
         name: INGRESS_GATEWAY_NAME,
-        service: { type: serviceType, annotations: serviceAnnotations },
+        service: { type: serviceType, annotations },
     };
 }
 

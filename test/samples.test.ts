@@ -183,7 +183,8 @@ describe("two clusters, default settings (everything on)", () => {
         });
         expect(dependsOn(run.resources, release, istiodOf(run.resources, "cluster1"))).toBe(true);
         const values = release.inputs.values;
-        expect(values).toEqual({ name: "istio-ingressgateway", service: { type: "LoadBalancer", annotations: {} } });
+        // Public on purpose (a browser opens productpage), and marked so for the policy pack.
+        expect(values).toEqual({ name: "istio-ingressgateway", service: { type: "LoadBalancer", annotations: { "istio-multicluster/exposure": "public" } } });
         for (const key of Object.keys(values)) expect(GATEWAY_SCHEMA_TOP_LEVEL).toContain(key);
         const readable = CHART_PATHS.gateway.map((p) => p.path);
         for (const path of leafPaths(values)) {
@@ -622,5 +623,48 @@ describe("samples settings", () => {
         await expect(runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, { helloworld: { versions: { cluster7: "v1" } } }))).rejects.toThrow(
             /istio-multicluster:samples\.helloworld\.versions\.cluster7: "cluster7" is not a cluster of this stack/,
         );
+    });
+});
+
+describe("the project's policy pack", () => {
+    /** Every policy violation among the samples' and the verification's resources. */
+    async function sampleViolations(samples: unknown): Promise<string[]> {
+        const { policies } = await import("../policy/policies");
+        const { plain } = await import("./harness");
+        const run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, samples, { eastWestLoadBalancer: "public" }));
+        const providers = new Map(run.resources.filter((r) => r.type === PROVIDER).map((r) => [r.urn, r]));
+        const found: string[] = [];
+        for (const r of run.resources.filter((r) => r.custom && !r.read && /^(samples|mesh-verification)-/.test(r.name))) {
+            const provider = providers.get(providerUrn(r));
+            const args = {
+                type: r.type,
+                props: plain(r.inputs),
+                urn: r.urn,
+                name: r.name,
+                provider: provider ? { type: provider.type, name: provider.name, urn: provider.urn, props: {} } : undefined,
+            } as any;
+            for (const policy of policies) {
+                const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource!];
+                for (const v of validations) await v(args, (message: string) => found.push(`${policy.name}: ${r.name}: ${message}`));
+            }
+        }
+        return found;
+    }
+
+    test("the samples pass every policy: the Bookinfo ingress is a public load balancer marked as such", async () => {
+        expect(await sampleViolations(undefined)).toEqual([]);
+    });
+
+    test("marking the ingress internal without an internal annotation is flagged; with one it passes", async () => {
+        expect(await sampleViolations({ bookinfo: { ingressServiceAnnotations: { "istio-multicluster/exposure": "internal" } } })).toEqual([
+            expect.stringMatching(/^gateway-charts-internal-unless-public: samples-cluster1-ingressgateway/),
+        ]);
+        expect(
+            await sampleViolations({
+                bookinfo: {
+                    ingressServiceAnnotations: { "istio-multicluster/exposure": "internal", "service.beta.kubernetes.io/azure-load-balancer-internal": "true" },
+                },
+            }),
+        ).toEqual([]);
     });
 });
