@@ -477,4 +477,3 @@ test("without a region the program stops and says how to set one", async () => {
         for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
     }
 });
-
