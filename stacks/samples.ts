@@ -160,7 +160,7 @@ export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: stri
         if (known.has(name)) return false;
         const guess = cfg().closest(name, clusterNames);
         problems.push(
-            `${at(...path)}: "${name}" is not a cluster of this stack` + (guess ? `; did you mean "${guess}"?` : "") + ` Clusters: ${clusterNames.join(", ")}.`,
+            `${at(...path)}: "${name}" is not a cluster of this stack` + (guess ? `; did you mean "${guess}"?` : ".") + ` Clusters: ${clusterNames.join(", ")}.`,
         );
         return true;
     };

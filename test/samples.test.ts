@@ -554,7 +554,7 @@ describe("samples settings", () => {
             expect.stringMatching(/^istio-multicluster:samples\.bookinfo\.frontCluster: "cluster9" is not a cluster of this stack/),
         ]);
         expect(problems({ bookinfo: { reviewsClusters: ["cluster2", "east"] } })).toEqual([
-            expect.stringMatching(/^istio-multicluster:samples\.bookinfo\.reviewsClusters\[1\]: "east" is not a cluster of this stack/),
+            'istio-multicluster:samples.bookinfo.reviewsClusters[1]: "east" is not a cluster of this stack. Clusters: cluster1, cluster2, cluster3.',
         ]);
         expect(problems({ clusterLocalRouting: { enabled: true, clusters: ["cluster4"] } })).toEqual([
             expect.stringMatching(/^istio-multicluster:samples\.clusterLocalRouting\.clusters\[0\]: "cluster4" is not a cluster/),
