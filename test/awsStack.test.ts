@@ -409,6 +409,16 @@ describe("destroy order", () => {
         expect(notWaiting).toEqual([]);
     });
 
+    test("Bookinfo's ingress gateway is an internet-facing NLB from the controller, deleted before it", () => {
+        const gateway = named(run.resources, "kubernetes:helm.sh/v3:Release", "samples-cluster-1-ingressgateway");
+        expect(gateway.inputs.values.service.annotations).toMatchObject({
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+        });
+        expect(dependsOn(run.resources, gateway, lbcReleaseOf(run.resources, "cluster-1"))).toBe(true);
+    });
+
     test.each(CLUSTERS)("%s: controller before its nodes and cluster; cluster before the VPC, its subnets and routes", (c) => {
         const rs = run.resources;
         const release = lbcReleaseOf(rs, c);
