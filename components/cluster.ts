@@ -23,18 +23,23 @@ export interface ClusterArgs {
      * Kubernetes provider keep its identity while a kubeconfig is unknown during preview. Default the name.
      */
     clusterIdentifier?: pulumi.Input<string>;
-    /** Pod IP family; an IPv6 cluster's istiod is told to let sidecars reach IPv4 destinations. */
-    ipFamily?: "ipv4" | "ipv6";
+    /**
+     * Pod IP family, "ipv4" (default) or "ipv6"; an IPv6 cluster's istiod is told to let sidecars reach IPv4
+     * destinations. (A string rather than a union so that the component works from other languages.)
+     */
+    ipFamily?: string;
     /** Annotations for the east-west gateway Service, so each cloud can pick its load balancer flavour. */
     gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** Resources that must exist before anything is installed in the cluster (node pools, CNI add-ons). */
     readyDependencies?: pulumi.Input<pulumi.Resource>[];
 }
 
+const IP_FAMILIES = ["ipv4", "ipv6"];
+
 export class Cluster extends pulumi.ComponentResource {
     public readonly clusterName: string;
     public readonly network: string;
-    public readonly ipFamily: "ipv4" | "ipv6";
+    public readonly ipFamily: string;
     public readonly provider: k8s.Provider;
     public readonly apiServerUrl: pulumi.Output<string>;
     public readonly kubeconfig: pulumi.Output<string>;
@@ -47,6 +52,7 @@ export class Cluster extends pulumi.ComponentResource {
         this.clusterName = args.clusterName;
         this.network = args.network;
         this.ipFamily = args.ipFamily ?? "ipv4";
+        if (!IP_FAMILIES.includes(this.ipFamily)) throw new Error(`Cluster ${args.clusterName}: ipFamily must be ipv4 or ipv6, got "${this.ipFamily}"`);
         this.readyDependencies = args.readyDependencies ?? [];
         this.kubeconfig = pulumi.secret(args.kubeconfig);
         this.apiServerUrl = args.apiServerUrl

@@ -59,7 +59,6 @@ export function crossNetworkGateway() {
 
 export class EastWestGateway extends pulumi.ComponentResource {
     public readonly release: k8s.helm.v3.Release;
-    public readonly gateway: k8s.apiextensions.CustomResource;
     /** IP or host name of the gateway's load balancer. */
     public readonly address: pulumi.Output<string>;
 
@@ -81,7 +80,8 @@ export class EastWestGateway extends pulumi.ComponentResource {
         );
 
         // Needs the Gateway CRD (base) and, with validation failing closed, a running istiod.
-        this.gateway = new k8s.apiextensions.CustomResource(`${name}-cross-network`, crossNetworkGateway(), {
+        // Not kept as a property: the component host cannot express a CustomResource output.
+        new k8s.apiextensions.CustomResource(`${name}-cross-network`, crossNetworkGateway(), {
             parent: this,
             provider,
             dependsOn: [args.istiod],

@@ -75,8 +75,6 @@ export class IstioPrimary extends pulumi.ComponentResource {
     public readonly base: k8s.helm.v3.Release;
     /** istiod; once this release is ready, sidecar injection and config validation work. */
     public readonly istiod: k8s.helm.v3.Release;
-    /** Mesh-wide STRICT mTLS, unless turned off. */
-    public readonly peerAuthentication?: k8s.apiextensions.CustomResource;
 
     constructor(name: string, args: IstioPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:IstioPrimary", name, {}, opts);
@@ -124,7 +122,8 @@ export class IstioPrimary extends pulumi.ComponentResource {
 
         if (args.strictMtls ?? true) {
             // Needs the CRD (base) and, with validation failing closed, a running istiod.
-            this.peerAuthentication = new k8s.apiextensions.CustomResource(`${name}-mtls`, meshWideMtls("STRICT"), {
+            // Not kept as a property: the component host cannot express a CustomResource output.
+        new k8s.apiextensions.CustomResource(`${name}-mtls`, meshWideMtls("STRICT"), {
                 parent: this,
                 provider,
                 dependsOn: [this.istiod],

@@ -20,7 +20,7 @@ export interface MeshArgs {
 }
 
 /** istiod settings a cluster needs because of its pod IP family. */
-export function istiodEnvFor(ipFamily: "ipv4" | "ipv6"): Record<string, string> {
+export function istiodEnvFor(ipFamily: string): Record<string, string> {
     // Sidecars in an IPv6 cluster get no IPv4 outbound listeners unless asked, and the mesh's other
     // clusters may be IPv4.
     return ipFamily === "ipv6" ? { ISTIO_ENABLE_IPV4_OUTBOUND_LISTENER_FOR_IPV6_CLUSTERS: "true" } : {};
