@@ -90,7 +90,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
         // Read the Service the chart made; the id is unknown until the release exists, so previews skip the read.
         const service = k8s.core.v1.Service.get(
             `${name}-service`,
-            this.release.status.apply((s) => `${s.namespace}/${EAST_WEST_GATEWAY_NAME}`),
+            this.release.status.apply(() => `${ISTIO_NAMESPACE}/${EAST_WEST_GATEWAY_NAME}`),
             { parent: this, provider },
         );
         this.address = service.status.apply((s) => {

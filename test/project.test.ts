@@ -10,6 +10,9 @@ test("project name and runtime", () => {
     expect(project.name).toBe("istio-multicluster");
     expect(project.runtime.name).toBe("nodejs");
     expect(project.backend).toEqual({ url: "file://~" });
+    // package.json's main is the library; the program is named here.
+    expect(project.main).toBe("index.ts");
+    expect(fs.existsSync(path.join(__dirname, "..", project.main))).toBe(true);
     expect(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")).name).toBe("istio-multicluster");
 });
 

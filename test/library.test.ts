@@ -1,0 +1,73 @@
+/**
+ * The components as a library: build the package, then use it from a separate tiny consumer program
+ * (plain JavaScript, as another Pulumi project would) under Pulumi's mocks.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { execFileSync } from "child_process";
+
+const root = path.join(__dirname, "..");
+const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
+
+test("package metadata: exports with types, only what a library needs as dependencies", () => {
+    expect(pkg.exports["."]).toEqual({ types: "./dist/components/index.d.ts", default: "./dist/components/index.js" });
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(["@pulumi/kubernetes", "@pulumi/pulumi", "@pulumi/tls", "yaml", "zod"]);
+    // Cloud SDKs are needed only by the cloud components: optional peers.
+    for (const cloud of ["@pulumi/azure-native", "@pulumi/aws", "@pulumi/eks"]) expect(pkg.peerDependenciesMeta[cloud]).toEqual({ optional: true });
+});
+
+describe("a consumer project", () => {
+    // Inside the repository so Node finds the shared node_modules; removed afterwards.
+    const consumer = path.join(root, ".consumer-test");
+    const installed = path.join(consumer, "node_modules", "istio-multicluster");
+
+    beforeAll(() => {
+        fs.rmSync(consumer, { recursive: true, force: true });
+        fs.mkdirSync(installed, { recursive: true });
+        // What `npm pack` would ship: package.json and the build.
+        execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", path.join(installed, "dist")], { cwd: root, stdio: "pipe" });
+        fs.copyFileSync(path.join(root, "package.json"), path.join(installed, "package.json"));
+        // Its own package scope, or Node would resolve "istio-multicluster" to the repository itself.
+        fs.writeFileSync(path.join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true }));
+        fs.writeFileSync(
+            path.join(consumer, "program.js"),
+            `
+const pulumi = require("@pulumi/pulumi");
+const seen = [];
+pulumi.runtime.setMocks({
+    // Just enough provider behaviour: keys and certificates, and filled-in service-account tokens.
+    newResource: (a) => {
+        seen.push(a.type);
+        const pem = "-----BEGIN X-----\\nAA==\\n-----END X-----\\n";
+        return { id: a.name + "-id", state: { ...a.inputs, privateKeyPem: pem, certPem: pem, certRequestPem: pem, data: { token: "dG9rZW4=", "ca.crt": "Y2E=" } } };
+    },
+    call: (a) => { throw new Error("unexpected invoke " + a.token); },
+}, "consumer", "dev", false);
+const lib = require("istio-multicluster");
+const kubeconfig = (n) => "apiVersion: v1\\nkind: Config\\nclusters: [{name: " + n + ", cluster: {server: https://" + n + ":6443}}]\\ncontexts: [{name: " + n + ", context: {cluster: " + n + ", user: " + n + "}}]\\ncurrent-context: " + n + "\\nusers: [{name: " + n + ", user: {token: t}}]\\n";
+const clusters = ["east", "west"].map((n) => new lib.Cluster(n, { clusterName: n, network: "net-" + n, kubeconfig: kubeconfig(n) }));
+const mesh = new lib.Mesh("consumer-mesh", { meshId: "m", istioVersion: lib.DEFAULT_ISTIO_VERSION, clusters });
+mesh.rootCertPem.apply(async () => {
+    await pulumi.runtime.waitForRPCs?.();
+    setTimeout(() => console.log(JSON.stringify({ exports: Object.keys(lib).sort(), types: seen })), 200);
+});
+`,
+        );
+    }, 120000);
+    afterAll(() => fs.rmSync(consumer, { recursive: true, force: true }));
+
+    test("resolves the package through its exports and builds a mesh from it", () => {
+        const out = execFileSync(process.execPath, ["program.js"], { cwd: consumer, stdio: "pipe" }).toString().trim().split("\n").pop()!;
+        const { exports, types } = JSON.parse(out);
+        for (const name of ["Cluster", "MeshCA", "IstioPrimary", "EastWestGateway", "RemoteSecret", "Mesh"]) expect(exports).toContain(name);
+        // Two clusters on two networks: both east-west gateways and both remote secrets exist.
+        expect(types.filter((t: string) => t === "istio-multicluster:index:EastWestGateway")).toHaveLength(2);
+        expect(types.filter((t: string) => t === "istio-multicluster:index:RemoteSecret")).toHaveLength(2);
+        expect(types.filter((t: string) => t === "kubernetes:helm.sh/v3:Release").length).toBeGreaterThanOrEqual(6);
+    });
+
+    test("ships type declarations", () => {
+        expect(fs.readFileSync(path.join(installed, "dist/components/index.d.ts"), "utf8")).toMatch(/Mesh/);
+        expect(fs.existsSync(path.join(installed, "dist/components/mesh.d.ts"))).toBe(true);
+    });
+});
