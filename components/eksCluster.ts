@@ -108,6 +108,7 @@ export class EksCluster extends pulumi.ComponentResource {
     public readonly nodeRole: iam.Role;
     public readonly nodeGroup: awsEks.NodeGroup;
     public readonly podIdentityAgent: awsEks.Addon;
+    public readonly coreDns: awsEks.Addon;
     public readonly loadBalancerController: AwsLoadBalancerController;
     /** The mesh core's view of this cluster. */
     public readonly cluster: Cluster;
@@ -118,6 +119,9 @@ export class EksCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: EksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:EksCluster", name, {}, opts);
+        if (args.ipFamily !== "ipv4" && args.ipFamily !== "ipv6") {
+            throw new Error(`EksCluster ${args.clusterName}: ipFamily must be ipv4 or ipv6, got "${args.ipFamily}"`);
+        }
         const tags = args.tags ?? {};
         const partition = pulumi.output(args.partition);
 
@@ -162,7 +166,7 @@ export class EksCluster extends pulumi.ComponentResource {
             {
                 name: args.clusterName,
                 version: args.kubernetesVersion,
-                ipFamily: args.ipFamily,
+                ipFamily: args.ipFamily === "ipv6" ? "ipv6" : "ipv4",
                 vpcId: args.vpcId,
                 publicSubnetIds: args.publicSubnetIds,
                 privateSubnetIds: args.privateSubnetIds,
@@ -220,6 +224,12 @@ export class EksCluster extends pulumi.ComponentResource {
             { parent: this, dependsOn: nodePolicies, ignoreChanges: ["scalingConfig.desiredSize"] },
         );
 
+        // @pulumi/eks leaves CoreDNS self-managed when it makes no node group; manage it once nodes exist.
+        this.coreDns = new awsEks.Addon(
+            `${name}-coredns`,
+            { clusterName: this.nodeGroup.clusterName, addonName: "coredns", resolveConflictsOnCreate: "OVERWRITE", resolveConflictsOnUpdate: "OVERWRITE", tags },
+            { parent: this, dependsOn: [this.nodeGroup] },
+        );
         this.podIdentityAgent = new awsEks.Addon(
             `${name}-pod-identity-agent`,
             { clusterName: this.nodeGroup.clusterName, addonName: "eks-pod-identity-agent", resolveConflictsOnCreate: "OVERWRITE", resolveConflictsOnUpdate: "OVERWRITE", tags },
@@ -241,7 +251,7 @@ export class EksCluster extends pulumi.ComponentResource {
                 apiServerUrl: this.endpoint,
                 clusterIdentifier: identity,
                 gatewayServiceAnnotations: gatewayServiceAnnotations(args.ipFamily, args.gatewayLoadBalancerScheme),
-                readyDependencies: [this.nodeGroup, this.podIdentityAgent, controllerReleased],
+                readyDependencies: [this.nodeGroup, this.coreDns, this.podIdentityAgent, controllerReleased],
             },
             { parent: this },
         );
@@ -255,7 +265,7 @@ export class EksCluster extends pulumi.ComponentResource {
                 partition: args.partition,
                 chartVersion: args.loadBalancerControllerChartVersion,
                 provider: this.cluster.provider,
-                dependsOn: [this.nodeGroup, this.podIdentityAgent],
+                dependsOn: [this.nodeGroup, this.coreDns, this.podIdentityAgent],
                 tags,
             },
             { parent: this },

@@ -324,9 +324,12 @@ describe("AWS Load Balancer Controller", () => {
         );
         expect(attachment.inputs.policyArn).toBe(`arn:aws:iam::${ACCOUNT}:policy/eks-${c}-lbc-policy`);
         const agent = named(run.resources, "aws:eks/addon:Addon", `eks-${c}-pod-identity-agent`);
+        const coreDns = named(run.resources, "aws:eks/addon:Addon", `eks-${c}-coredns`);
+        expect(coreDns.inputs).toMatchObject({ clusterName: c, addonName: "coredns" });
+        expect(dependsOn(run.resources, coreDns, named(run.resources, "aws:eks/nodeGroup:NodeGroup", `eks-${c}-nodes`))).toBe(true);
         expect(agent.inputs).toMatchObject({ clusterName: c, addonName: "eks-pod-identity-agent" });
         const release = lbcReleaseOf(run.resources, c);
-        for (const needed of [association, attachment, agent]) expect(dependsOn(run.resources, release, needed)).toBe(true);
+        for (const needed of [association, attachment, agent, coreDns]) expect(dependsOn(run.resources, release, needed)).toBe(true);
     });
 
     test("its policy lets it create load balancers only when tagging them, and change or delete only its own", () => {
