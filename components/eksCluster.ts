@@ -60,7 +60,8 @@ export interface EksClusterArgs {
 export function vpcCniConfiguration(ipFamily: string): { env: Record<string, string>; init?: { env: Record<string, string> } } {
     if (ipFamily === "ipv6") {
         return {
-            env: { ENABLE_IPv6: "true", ENABLE_IPv4: "false", ENABLE_PREFIX_DELEGATION: "true", ENABLE_V4_EGRESS: "true" },
+            // EKS configures the add-on's IPv6 mode from the cluster's IP family; only the egress flag is ours.
+            env: { ENABLE_V4_EGRESS: "true" },
         };
     }
     return { env: { ENABLE_V6_EGRESS: "true" }, init: { env: { ENABLE_V6_EGRESS: "true" } } };
