@@ -195,7 +195,7 @@ export class EksCluster extends pulumi.ComponentResource {
 
         // ---- nodes -----------------------------------------------------------------------------------
         // Nodes carry the security group EKS made (node ↔ own control plane, load-balancer rules the
-        // controller adds) and the mesh's node group (cross-cluster traffic).
+        // controller adds) and the mesh's node security group (cross-cluster traffic).
         const launchTemplate = new ec2.LaunchTemplate(
             `${name}-nodes`,
             {
