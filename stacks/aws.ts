@@ -10,7 +10,7 @@ import { z } from "zod";
 import { AwsNetwork } from "../components/awsNetwork";
 import { EksCluster } from "../components/eksCluster";
 import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Cidr } from "../components/awsCidr";
-import { PlatformClusters } from "./platform";
+import { Platform, PlatformClusters } from "./platform";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, validate } from "./config";
 
 /** Oldest Kubernetes minor accepted: Istio 1.30 supports 1.32–1.36, and older EKS versions are out of standard support. */
@@ -166,10 +166,17 @@ export function checkRegion(configured: string | undefined, env: NodeJS.ProcessE
     return ["aws:region: not set; choose the region to build in with `pulumi config set aws:region <region>` (or set AWS_REGION)"];
 }
 
-export function awsPlatform(raw: Record<string, unknown>): PlatformClusters {
-    const settings = awsSettings(raw);
-    const regionProblems = checkRegion(new pulumi.Config("aws").get("region"));
-    if (regionProblems.length > 0) throw new ConfigError(regionProblems);
+export const awsPlatform: Platform<AwsSettings> = {
+    validate: (raw) => {
+        const settings = awsSettings(raw);
+        const regionProblems = checkRegion(new pulumi.Config("aws").get("region"));
+        if (regionProblems.length > 0) throw new ConfigError(regionProblems);
+        return settings;
+    },
+    build: buildAws,
+};
+
+function buildAws(settings: AwsSettings): PlatformClusters {
     const tags = { "istio-multicluster:mesh": settings.meshId, ...settings.aws.tags };
     const partition = getPartitionOutput().partition;
     const region = getRegionOutput().region;
@@ -211,7 +218,6 @@ export function awsPlatform(raw: Record<string, unknown>): PlatformClusters {
     );
 
     return {
-        settings,
         clusters: eksClusters.map((e) => e.cluster),
         // Kubeconfigs (secret) and API server URLs per cluster are already stack outputs of every platform;
         // kept out of here so that this object is not secret as a whole.

@@ -13,7 +13,7 @@ import { AzureNetwork } from "../components/azureNetwork";
 import { gatewayExposureAnnotations } from "../components/eastWestGateway";
 import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/cidr";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, validate } from "./config";
-import { PlatformClusters } from "./platform";
+import { Platform, PlatformClusters } from "./platform";
 
 export const AZURE_DEFAULTS = {
     namePrefix: "multicluster",
@@ -292,10 +292,16 @@ export function validateAzureSettings(raw: Record<string, unknown>, location: st
     return settings;
 }
 
-export function azurePlatform(raw: Record<string, unknown>): PlatformClusters {
-    // Where the azure-native provider looks too: its config, else ARM_LOCATION (what CI sets).
-    const location = new pulumi.Config("azure-native").get("location") ?? (process.env.ARM_LOCATION || undefined);
-    const settings = validateAzureSettings(raw, location);
+/** Where the azure-native provider looks too: its config, else ARM_LOCATION (what CI sets). */
+const azureLocation = () => new pulumi.Config("azure-native").get("location") ?? (process.env.ARM_LOCATION || undefined);
+
+export const azurePlatform: Platform<AzureSettings> = {
+    validate: (raw) => validateAzureSettings(raw, azureLocation()),
+    build: buildAzure,
+};
+
+function buildAzure(settings: AzureSettings): PlatformClusters {
+    const location = azureLocation();
     const { azure } = settings;
     const stack = pulumi.getStack();
     const project = pulumi.getProject();
@@ -372,7 +378,6 @@ export function azurePlatform(raw: Record<string, unknown>): PlatformClusters {
     }
 
     return {
-        settings,
         clusters: aksClusters.map((a) => a.cluster),
         platformOutputs,
     };

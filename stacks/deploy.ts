@@ -1,16 +1,16 @@
 /**
- * From stack config to a mesh: validate the topology, let the platform make (or adopt) the clusters, then
- * build the same mesh on top whatever the platform.
+ * From stack config to a mesh. First every setting is checked — the platform's, the CA's, the samples' —
+ * and only then is anything declared, so bad input never leaves a half-built stack.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../components/cluster";
 import { Mesh } from "../components/mesh";
-import { checkCrossSettings, rawSettings, readPlatform } from "./config";
+import { checkCrossSettings, rawSettings, readPlatform, Platform as PlatformName } from "./config";
 import { existingPlatform } from "./existing";
 import { azurePlatform } from "./azure";
 import { awsPlatform } from "./aws";
-import { PlatformClusters } from "./platform";
-import { deploySamples, SampleOutputs } from "./samples";
+import { Platform, PlatformSettings } from "./platform";
+import { deploySamples, planSamples, SampleOutputs } from "./samples";
 
 export interface Deployment {
     clusters: Cluster[];
@@ -19,18 +19,22 @@ export interface Deployment {
     sampleOutputs: SampleOutputs;
 }
 
-/** Each platform validates all of its settings before it declares anything. */
-const platforms: Record<ReturnType<typeof readPlatform>, (raw: Record<string, unknown>) => PlatformClusters> = {
+const platforms: Record<PlatformName, Platform<any>> = {
     existing: existingPlatform,
     azure: azurePlatform,
     aws: awsPlatform,
 };
 
 export function deploy(allConfig: Record<string, string>): Deployment {
+    // 1. Check everything.
     const raw = rawSettings(allConfig);
     const platform = platforms[readPlatform(raw)];
     checkCrossSettings(raw);
-    const { settings, clusters, platformOutputs } = platform(raw);
+    const settings: PlatformSettings = platform.validate(raw);
+    const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name));
+
+    // 2. Declare: clusters, the mesh on them, the samples on the mesh.
+    const { clusters, platformOutputs } = platform.build(settings);
     const mesh = new Mesh("mesh", {
         meshId: settings.meshId,
         istioVersion: settings.istioVersion,
@@ -38,6 +42,6 @@ export function deploy(allConfig: Record<string, string>): Deployment {
         ca: settings.ca,
         strictMtls: settings.strictMtls,
     });
-    const sampleOutputs = deploySamples(settings.samples, mesh, clusters);
+    const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, settings.istioVersion);
     return { clusters, mesh, platformOutputs, sampleOutputs };
 }

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { Cluster } from "../components/cluster";
 import { kubeconfigServer } from "../components/cluster";
 import { gatewayExposureAnnotations } from "../components/eastWestGateway";
-import { PlatformClusters } from "./platform";
+import { Platform } from "./platform";
 import { ConfigError, clusterList, commonSettings, existingClusterSchema, formatPath, validate } from "./config";
 
 export const existingSettingsSchema = z.strictObject({
@@ -67,10 +67,15 @@ export function resolveKubeconfigs(settings: ExistingSettings, readFile: (p: str
     return resolved;
 }
 
-export function existingPlatform(raw: Record<string, unknown>): PlatformClusters {
-    const settings = validate(existingSettingsSchema, raw);
-    return { settings, clusters: existingClusters(resolveKubeconfigs(settings)), platformOutputs: {} };
-}
+type ValidatedExisting = ExistingSettings & { resolved: ResolvedKubeconfig[] };
+
+export const existingPlatform: Platform<ValidatedExisting> = {
+    validate: (raw) => {
+        const settings = validate(existingSettingsSchema, raw);
+        return { ...settings, resolved: resolveKubeconfigs(settings) };
+    },
+    build: (settings) => ({ clusters: existingClusters(settings.resolved), platformOutputs: {} }),
+};
 
 export function existingClusters(resolved: ResolvedKubeconfig[]): Cluster[] {
     return resolved.map(

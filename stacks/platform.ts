@@ -2,11 +2,30 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../components/cluster";
 import { CASettings } from "./config";
 
-/** What a platform (existing clusters, Azure, AWS) hands to the mesh: validated settings and clusters. */
+/** The settings every platform validates (its own come on top). */
+export interface PlatformSettings {
+    meshId: string;
+    istioVersion: string;
+    samples: unknown;
+    ca: CASettings;
+    strictMtls: boolean;
+    clusters: { name: string }[];
+}
+
+/** What a platform declares: the clusters the mesh goes on, and its own stack outputs. */
 export interface PlatformClusters {
-    /** The settings shared by every platform, validated. */
-    settings: { meshId: string; istioVersion: string; samples: unknown; ca: CASettings; strictMtls: boolean };
     clusters: Cluster[];
     /** Platform-specific stack outputs (resource group, VPC id, …). */
     platformOutputs: Record<string, pulumi.Output<unknown>>;
+}
+
+/**
+ * A source of clusters (existing kubeconfigs, Azure, AWS). Validation and declaration are separate so that
+ * every setting, the platform's and everyone else's, is checked before the first resource is declared.
+ */
+export interface Platform<S extends PlatformSettings> {
+    /** Checks every setting; throws a ConfigError naming each problem. Declares nothing. */
+    validate(raw: Record<string, unknown>): S;
+    /** Declares the clusters. */
+    build(settings: S): PlatformClusters;
 }

@@ -19,7 +19,6 @@ import {
     SAMPLE_NAMESPACE,
     isPinnedImage,
 } from "../components/sampleManifests";
-import { DEFAULT_ISTIO_VERSION } from "../components/istioVersion";
 import type * as ConfigModule from "./config";
 
 /**
@@ -286,20 +285,22 @@ export function parseSamplesSettings(settings: unknown): SamplesSettings {
     return cfg().validate(wrapper, { samples: settings }).samples;
 }
 
+/** Checks the samples settings against the stack's clusters; throws a ConfigError, declares nothing. */
+export function planSamples(settings: unknown, clusterNames: string[]): SamplesPlan {
+    return resolveSamplesPlan(parseSamplesSettings(settings), clusterNames);
+}
+
 /**
- * Declares the samples and their verification. Every setting is checked against the clusters first; a
- * bad one throws a ConfigError before any resource exists.
+ * Declares the samples and their verification from a plan made (and checked) by `planSamples` before any
+ * resource of the stack was declared.
  *
- * `istioVersion` pins the ingress gateway chart; when the caller does not pass it, the stack's
- * `istio-multicluster:istioVersion` (already validated by the platform) or the default is used.
+ * `istioVersion` pins the ingress gateway chart.
  */
-export function deploySamples(settings: unknown, mesh: Mesh, clusters: Cluster[], istioVersion?: string): SampleOutputs {
-    const parsed = parseSamplesSettings(settings);
+export function deploySamples(plan: SamplesPlan, mesh: Mesh, clusters: Cluster[], istioVersion: string): SampleOutputs {
     const clusterNames = clusters.map((c) => c.clusterName);
-    const plan = resolveSamplesPlan(parsed, clusterNames);
     if (!plan.enabled || (!plan.helloworld && !plan.bookinfo)) return {};
 
-    const version = istioVersion ?? new pulumi.Config(cfg().PROJECT).get("istioVersion") ?? DEFAULT_ISTIO_VERSION;
+    const version = istioVersion;
     const apps = new SampleApps("samples", {
         clusters: clusters.map((c) => ({ clusterName: c.clusterName, provider: c.provider, istiod: mesh.primaries[c.clusterName].istiod })),
         istioVersion: version,

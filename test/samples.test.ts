@@ -3,7 +3,7 @@
  * cluster-local routing content; the DNS-only Service stubs; pinned images; the ingress gateway chart;
  * schema validity of every object; and the samples settings with their cross-checks against the topology.
  */
-import { Declared, RunResult, dependsOn, kubernetesObject, one, providerUrn, runComponents, runProgram } from "./harness";
+import { Declared, RunResult, dependsOn, kubernetesObject, one, providerUrn, runProgram, runProgramExpectingError } from "./harness";
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK, ClusterSpec } from "./fixtures";
 import { directKubernetesObjects, validateObject, SCHEMAS } from "./schemas";
 import { CHART_PATHS, GATEWAY_SCHEMA_TOP_LEVEL, leafPaths } from "./chartValues";
@@ -598,25 +598,15 @@ describe("samples settings", () => {
         expect(parseSamplesSettings({ verification: { rounds: "12", runId: 7 } }).verification).toMatchObject({ rounds: 12, runId: "7" });
     });
 
-    test("the program refuses a bad cluster reference before declaring any sample", async () => {
-        const built = await runComponents(async () => {
-            const { existingClusters } = await import("../stacks/existing");
-            const { Mesh } = await import("../components/mesh");
-            const { deploySamples } = await import("../stacks/samples");
-            const { kubeconfigFor } = await import("./fixtures");
-            const clusters = existingClusters(
-                TWO_CLUSTERS_ONE_NETWORK.map((c) => ({ clusterName: c.name, network: c.network, kubeconfig: kubeconfigFor(c.name), apiServerUrl: `https://${c.name}:6443` })),
-            );
-            const mesh = new Mesh("mesh", { meshId: "mesh1", istioVersion: "1.30.4", clusters });
-            try {
-                deploySamples({ bookinfo: { reviewsClusters: ["cluster3"] } }, mesh, clusters, "1.30.4");
-                return { error: "" };
-            } catch (e) {
-                return { error: (e as Error).message };
-            }
-        });
-        expect(built.outputs.error).toMatch(/istio-multicluster:samples\.bookinfo\.reviewsClusters\[0\]: "cluster3" is not a cluster of this stack/);
-        expect(built.resources.filter((r) => /^(samples|mesh-verification)/.test(r.name))).toEqual([]);
+    test("a bad cluster reference is refused by the plan, before anything is declared", async () => {
+        const { planSamples } = await import("../stacks/samples");
+        expect(() => planSamples({ bookinfo: { reviewsClusters: ["cluster3"] } }, ["cluster1", "cluster2"])).toThrow(
+            /istio-multicluster:samples\.bookinfo\.reviewsClusters\[0\]: "cluster3" is not a cluster of this stack/,
+        );
+        const { error, resources } = await runProgramExpectingError(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, { bookinfo: { reviewsClusters: ["cluster3"] } }));
+        expect(error.message).toMatch(/samples\.bookinfo\.reviewsClusters\[0\]: "cluster3" is not a cluster of this stack/);
+        // Not a sample, not a cluster provider, not a CA key: nothing.
+        expect(resources.filter((r) => r.custom)).toEqual([]);
     });
 
     test("through the whole program, a bad reference fails `pulumi up` with the setting's name", async () => {
