@@ -1,6 +1,8 @@
 /**
  * The component library: `import { Mesh, Cluster, ... } from "istio-multicluster"`.
- * Platform-specific components are exported too; they pull in their cloud SDK only when imported.
+ * Cloud components live in their own entry points, so that importing the core never loads a cloud SDK:
+ * `istio-multicluster/azure` (AzureNetwork, AksCluster) and `istio-multicluster/aws` (AwsNetwork, EksCluster,
+ * AwsLoadBalancerController).
  */
 export { Cluster, ClusterArgs, kubeconfigServer } from "./cluster";
 export { MeshCA, MeshCAArgs, CACerts, ProvidedCA, ProvidedIntermediate, checkProvidedCA } from "./meshCA";
@@ -9,3 +11,5 @@ export { EastWestGateway, EastWestGatewayArgs, eastWestGatewayValues, crossNetwo
 export { RemoteSecret, RemoteSecretArgs, remoteKubeconfig } from "./remoteSecret";
 export { Mesh, MeshArgs } from "./mesh";
 export { DEFAULT_ISTIO_VERSION, ISTIO_HELM_REPO } from "./istioVersion";
+export { SampleApps, SampleAppsArgs } from "./sampleApps";
+export { MeshVerification, MeshVerificationArgs } from "./meshVerification";

@@ -11,6 +11,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))
 
 test("package metadata: exports with types, only what a library needs as dependencies", () => {
     expect(pkg.exports["."]).toEqual({ types: "./dist/components/index.d.ts", default: "./dist/components/index.js" });
+    expect(Object.keys(pkg.exports).sort()).toEqual([".", "./aws", "./azure"]);
     expect(Object.keys(pkg.dependencies).sort()).toEqual(["@pulumi/kubernetes", "@pulumi/pulumi", "@pulumi/tls", "yaml", "zod"]);
     // Cloud SDKs are needed only by the cloud components: optional peers.
     for (const cloud of ["@pulumi/azure-native", "@pulumi/aws", "@pulumi/eks"]) expect(pkg.peerDependenciesMeta[cloud]).toEqual({ optional: true });
@@ -64,6 +65,26 @@ mesh.rootCertPem.apply(async () => {
         expect(types.filter((t: string) => t === "istio-multicluster:index:EastWestGateway")).toHaveLength(2);
         expect(types.filter((t: string) => t === "istio-multicluster:index:RemoteSecret")).toHaveLength(2);
         expect(types.filter((t: string) => t === "kubernetes:helm.sh/v3:Release").length).toBeGreaterThanOrEqual(6);
+    });
+
+    test("the core entry loads no cloud SDK; the cloud entries bring their components", () => {
+        const probe = `
+const before = new Set(Object.keys(require.cache));
+require("istio-multicluster");
+const loaded = Object.keys(require.cache).filter((k) => !before.has(k));
+const azure = require("istio-multicluster/azure");
+const aws = require("istio-multicluster/aws");
+console.log(JSON.stringify({
+    cloudSdkInCore: loaded.some((k) => /@pulumi[\\/](azure-native|aws|eks)[\\/]/.test(k)),
+    azure: Object.keys(azure).sort(),
+    aws: Object.keys(aws).sort(),
+}));
+`;
+        fs.writeFileSync(path.join(consumer, "probe.js"), probe);
+        const result = JSON.parse(execFileSync(process.execPath, ["probe.js"], { cwd: consumer, stdio: "pipe" }).toString().trim().split("\n").pop()!);
+        expect(result.cloudSdkInCore).toBe(false);
+        expect(result.azure).toEqual(["AksCluster", "AzureNetwork"]);
+        expect(result.aws).toEqual(["AwsLoadBalancerController", "AwsNetwork", "EksCluster"]);
     });
 
     test("ships type declarations", () => {
