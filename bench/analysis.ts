@@ -107,7 +107,7 @@ export function startLag(result: ScenarioResult, t: Timing): { minutes: number; 
  * what it truly needs (the remote secrets need only the source's `base` chart and the target's namespace;
  * a Load Balancer Controller only what makes a load balancer). Returns the schedule's length and its chain.
  */
-export function unavoidable(platform: Platform, multiNetwork: boolean): { minutes: number; chain: { key: string; minutes: number }[] } {
+export function unavoidable(platform: Platform, multiNetwork: boolean): { minutes: number; chain: { step: string; key: string; minutes: number }[] } {
     const steps: [string, string, string[]][] = []; // id, duration key, deps
     const add = (id: string, key: string, ...deps: string[]) => steps.push([id, key, deps]);
     let ready: string[] = [];
@@ -149,7 +149,7 @@ export function unavoidable(platform: Platform, multiNetwork: boolean): { minute
     const keyOf = new Map(steps.map(([id, key]) => [id, key]));
     return {
         minutes: s.makespan,
-        chain: s.critical.map((id) => ({ key: keyOf.get(id)!, minutes: DURATIONS[keyOf.get(id)!].minutes })).filter((c) => c.minutes > 0),
+        chain: s.critical.map((id) => ({ step: id, key: keyOf.get(id)!, minutes: DURATIONS[keyOf.get(id)!].minutes })).filter((c) => c.minutes > 0),
     };
 }
 
@@ -228,9 +228,10 @@ export const FINDINGS: Finding[] = [
         fix:
             "Keep the node group and CoreDNS in readyDependencies; give the controller release to the releases that create LoadBalancer " +
             "Services (EastWestGateway and the ingress gateway: a `loadBalancerDependencies` on Cluster, passed as their dependsOn). " +
-            "Destroy order stays right: those releases still go before the controller. Caveat to check: the controller's Service " +
-            "mutating webhook (failurePolicy Fail) must not be registered-but-not-ready while istiod's chart creates its Services — " +
-            "install the controller after istiod, or set the chart's serviceMutatorWebhookConfig.failurePolicy to Ignore.",
+            "Destroy order stays right: those releases still go before the controller. Caveat: once the controller chart has " +
+            "registered its Service mutating webhook (failurePolicy Fail), Services created before its pods are ready are rejected, " +
+            "and istiod's chart would now run alongside it. The gateway Services already carry `aws-load-balancer-type: external`, " +
+            "so the webhook is not needed: set the chart value `enableServiceMutatorWebhook: false` (or order the controller after istiod).",
         apply: (rs) => moveToLoadBalancers(rs, (r) => r.key === "helm-aws-lbc" || (r.key === "eks-addon" && r.name.endsWith("-pod-identity-agent"))),
     },
     {

@@ -80,24 +80,7 @@ export function schedule(nodes: GraphNode[]): Schedule {
             last = n.id;
         }
     }
-    const critical: string[] = [];
-    let cursor = last;
-    while (cursor !== undefined) {
-        critical.push(cursor);
-        const node = byId.get(cursor)!;
-        let next: string | undefined;
-        let nextEnd = -1;
-        for (const d of node.deps) {
-            if (!byId.has(d) || d === cursor) continue;
-            const e = end.get(d)!;
-            if (e > nextEnd) {
-                nextEnd = e;
-                next = d;
-            }
-        }
-        cursor = next;
-    }
-    critical.reverse();
+    const critical = last === undefined ? [] : walkBack(byId, end, last);
     const sequential = nodes.reduce((sum, n) => sum + n.duration, 0);
     return { start, end, makespan, sequential, critical };
 }
@@ -111,7 +94,10 @@ export function finishOf(s: Schedule, ids: Iterable<string>): number {
 
 /** The chain leading to the given node (walking back through the dependency that ended last). */
 export function chainTo(nodes: GraphNode[], s: Schedule, id: string): string[] {
-    const byId = new Map(nodes.map((n) => [n.id, n]));
+    return walkBack(new Map(nodes.map((n) => [n.id, n])), s.end, id);
+}
+
+function walkBack(byId: Map<string, GraphNode>, end: Map<string, number>, id: string): string[] {
     const chain: string[] = [];
     let cursor: string | undefined = id;
     while (cursor !== undefined) {
@@ -120,7 +106,7 @@ export function chainTo(nodes: GraphNode[], s: Schedule, id: string): string[] {
         let nextEnd = -1;
         for (const d of byId.get(cursor)?.deps ?? []) {
             if (!byId.has(d) || d === cursor) continue;
-            const e = s.end.get(d)!;
+            const e = end.get(d)!;
             if (e > nextEnd) {
                 nextEnd = e;
                 next = d;
