@@ -17,11 +17,13 @@ export interface DurationEntry {
 }
 
 const SEED_AKS = "AKS seed (shared/seeds/000_…txt), step 2: bootstrapping \"may take between 5-10 minutes\" for both clusters";
-const EKS_ROADMAP = "aws/containers-roadmap#1227: \"EKS cluster control plane provisioning time currently averages 15 minutes\"";
-const NODEGROUP = "alchemy.run AWS EKS Nodegroup docs: \"Creation is asynchronous (CREATING → ACTIVE, ~2–5 min)\"";
+const EKS_ROADMAP =
+    "AWS containers roadmap, https://github.com/aws/containers-roadmap/issues/1227: \"EKS cluster control plane provisioning time currently averages 15 minutes\"";
+const NODEGROUP = "https://alchemy.run/providers/aws/eks/nodegroup: \"Creation is asynchronous (CREATING → ACTIVE, ~2–5 min)\"";
 const HELM_WAIT =
-    "Pulumi helm.v3.Release waits for every rendered resource to be ready unless skipAwait (Pulumi registry, helm/v3/Release); Helm's wait covers Pods, Deployments and Services";
-const LB_WAIT = "a LoadBalancer Service is ready once the cloud assigns its address; Azure: \"can take up to 5 minutes\" (DosInstallUtilities.Kube GetLoadBalancerIPs)";
+    "helm.v3.Release waits for every rendered resource to be ready unless skipAwait (https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/); Helm's wait covers Pods, Deployments and Services";
+const LB_WAIT =
+    "a LoadBalancer Service is ready once the cloud assigns its address; for Azure a public install script notes it \"can take upto 5 minutes\" (PowerShell Gallery, DosInstallUtilities.Kube, GetLoadBalancerIPs.ps1)";
 
 export const DURATIONS: Record<string, DurationEntry> = {
     // ---- no time ----------------------------------------------------------------------------------
@@ -50,7 +52,7 @@ export const DURATIONS: Record<string, DurationEntry> = {
     "aws-nat-gateway": {
         what: "NAT gateway (pending → available)",
         minutes: 2,
-        source: "estimate; Terraform's default create timeout for it is 10 min (upper bound)",
+        source: "estimate; Terraform's default create timeout for aws_nat_gateway is 10 min, an upper bound (https://oneuptime.com/blog/post/2026-02-23-how-to-fix-terraform-apply-times-out/view)",
     },
     "aws-route": { what: "route table, route or association", minutes: 0.05, source: "estimate" },
     "aws-security-group": { what: "security group", minutes: 0.1, source: "estimate" },
@@ -63,7 +65,7 @@ export const DURATIONS: Record<string, DurationEntry> = {
         source: EKS_ROADMAP,
     },
     "eks-node-group": { what: "EKS managed node group (2 × m5.large)", minutes: 3.5, source: NODEGROUP },
-    "eks-addon": { what: "EKS add-on (Pod Identity agent DaemonSet)", minutes: 1, source: "estimate" },
+    "eks-addon": { what: "EKS add-on (Pod Identity agent, CoreDNS): a DaemonSet or Deployment rolled out", minutes: 1, source: "estimate" },
     "eks-pod-identity-association": { what: "EKS Pod Identity association", minutes: 0.1, source: "estimate" },
     "helm-aws-lbc": {
         what: "Helm release: AWS Load Balancer Controller (2 replicas, webhooks)",

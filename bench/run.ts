@@ -165,7 +165,8 @@ function growthText(ms: Measurement[]): string[] {
         const [a, b, c] = fit(ns, ms.map((m) => m.resources), [() => 1, (n) => n, (n) => n * (n - 1)]).map((x) => Math.round(x * 100) / 100);
         const exact = ms.every((m) => Math.abs(a + b * m.clusters + c * m.clusters * (m.clusters - 1) - m.resources) < 0.5);
         out.push(
-            `- **Resources** = ${a} + ${b}·N + ${c}·N·(N−1)${exact ? " exactly" : " (least squares)"}: a fixed part, ${b} per cluster, ` +
+            `- **Resources** = ${a} + ${b}·N + ${c}·N·(N−1)${exact ? " exactly" : " (least squares)"}: a fixed part, ${b} per cluster` +
+                (Number.isInteger(b) ? ", " : " on average (the generated clusters alternate between two kinds that differ by one resource), ") +
                 `and ${c} per ordered pair of clusters (the remote-secret component, its reader token and the secret` +
                 (c > 3 ? `, plus ${c - 3} security-group rules per pair` : "") +
                 `). Quadratic: from N = ${ns[ns.length - 2]} to ${ns[ns.length - 1]} the count grows ×${f2(ms[ms.length - 1].resources / ms[ms.length - 2].resources)}.`,
@@ -236,8 +237,9 @@ function report(opts: Options, seeds: Measurement[], scale: Measurement[], start
     );
     out.push("");
     out.push(
-        "- **Analytic** (bench/graph.ts): the recorded graph scheduled with unlimited parallelism (`pulumi up` runs every ready step; " +
-            "`--parallel` is unbounded by default): a resource starts when its last dependency has ended.",
+        "- **Analytic** (bench/graph.ts): the recorded graph scheduled with unlimited parallelism (`pulumi up` runs every ready step: " +
+            "\"--parallel: Allow P resource operations to run in parallel at once (1 for no parallelism). Defaults to unbounded.\", " +
+            "`pulumi up --help`): a resource starts when its last dependency has ended.",
     );
     out.push(
         "- **Timed run**: the same program again, with mocks that sleep for each resource's scaled duration before answering. The SDK " +
