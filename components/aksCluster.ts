@@ -176,7 +176,9 @@ export class AksCluster extends pulumi.ComponentResource {
                 clusterIdentifier: mc.id,
                 gatewayServiceAnnotations: args.gatewayServiceAnnotations,
                 // Internal load balancers need the subnet permission; nothing goes in before it exists.
-                readyDependencies: [mc, this.subnetRoleAssignment, ...(this.egressIpRoleAssignment ? [this.egressIpRoleAssignment] : [])],
+                readyDependencies: [mc],
+                // An internal load balancer on the subnet (and the egress IP) needs the cluster identity's role.
+                loadBalancerDependencies: [this.subnetRoleAssignment, ...(this.egressIpRoleAssignment ? [this.egressIpRoleAssignment] : [])],
             },
             { parent: this },
         );

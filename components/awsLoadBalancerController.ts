@@ -210,6 +210,10 @@ export function loadBalancerControllerValues(args: { clusterName: string; region
         enableShield: false,
         enableWaf: false,
         enableWafv2: false,
+        // Istio is installed beside the controller, not after it: a Service webhook that fails closed would
+        // reject Services created while the controller starts. Gateway Services name the controller
+        // explicitly (`aws-load-balancer-type: external`), so the mutator is not needed.
+        enableServiceMutatorWebhook: false,
     };
 }
 
@@ -217,7 +221,7 @@ export class AwsLoadBalancerController extends pulumi.ComponentResource {
     public readonly role: iam.Role;
     public readonly policy: iam.Policy;
     public readonly podIdentity: eks.PodIdentityAssociation;
-    /** The controller; every LoadBalancer Service in the cluster must depend on it. */
+    /** The controller; every LoadBalancer Service in the cluster must depend on it (Cluster.loadBalancerDependencies). */
     public readonly release: k8s.helm.v3.Release;
 
     constructor(name: string, args: AwsLoadBalancerControllerArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -32,6 +32,11 @@ export interface ClusterArgs {
     gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** Resources that must exist before anything is installed in the cluster (node pools, CNI add-ons). */
     readyDependencies?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * What a LoadBalancer Service in this cluster needs besides the cluster (a load-balancer controller,
+     * permissions on the subnet). Only the gateway releases wait for these, and so on destroy they go first.
+     */
+    loadBalancerDependencies?: pulumi.Input<pulumi.Resource>[];
 }
 
 const IP_FAMILIES = ["ipv4", "ipv6"];
@@ -46,6 +51,8 @@ export class Cluster extends pulumi.ComponentResource {
     public readonly gatewayServiceAnnotations: pulumi.Output<Record<string, string>>;
     /** What Kubernetes resources in this cluster must wait for, beyond the provider. */
     public readonly readyDependencies: pulumi.Input<pulumi.Resource>[];
+    /** What gateway releases (LoadBalancer Services) in this cluster must wait for. */
+    public readonly loadBalancerDependencies: pulumi.Input<pulumi.Resource>[];
 
     constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:Cluster", name, {}, opts);
@@ -54,6 +61,7 @@ export class Cluster extends pulumi.ComponentResource {
         this.ipFamily = args.ipFamily ?? "ipv4";
         if (!IP_FAMILIES.includes(this.ipFamily)) throw new Error(`Cluster ${args.clusterName}: ipFamily must be ipv4 or ipv6, got "${this.ipFamily}"`);
         this.readyDependencies = args.readyDependencies ?? [];
+        this.loadBalancerDependencies = args.loadBalancerDependencies ?? [];
         this.kubeconfig = pulumi.secret(args.kubeconfig);
         this.apiServerUrl = args.apiServerUrl
             ? pulumi.output(args.apiServerUrl)

@@ -26,6 +26,8 @@ export interface EastWestGatewayArgs {
     serviceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** The istiod release: the gateway's pods get their proxy image from istiod's injection webhook. */
     istiod: pulumi.Resource;
+    /** What the gateway's LoadBalancer Service needs (a load-balancer controller, subnet permissions). */
+    loadBalancerDependencies?: pulumi.Input<pulumi.Resource>[];
 }
 
 export function eastWestGatewayValues(network: string, serviceAnnotations: Record<string, string>): Record<string, unknown> {
@@ -76,7 +78,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
                     .output(args.serviceAnnotations ?? {})
                     .apply((annotations) => eastWestGatewayValues(args.network, annotations)),
             },
-            { parent: this, provider, dependsOn: [args.istiod] },
+            { parent: this, provider, dependsOn: [args.istiod, ...(args.loadBalancerDependencies ?? [])] },
         );
 
         // Needs the Gateway CRD (base) and, with validation failing closed, a running istiod.

@@ -184,7 +184,9 @@ export class EksCluster extends pulumi.ComponentResource {
                 vpcCniOptions: { configurationValues: vpcCniConfiguration(args.ipFamily) },
                 tags,
             },
-            { parent: this, dependsOn: args.networkDependencies },
+            // Only its subnets and security group are needed; the routes and NAT are for the nodes. (The group
+            // is passed as a resource, which records no dependency by itself.)
+            { parent: this, dependsOn: [args.controlPlaneSecurityGroup] },
         );
         const control = this.eks.eksCluster;
         this.endpoint = control.apply((c) => c.endpoint);
@@ -222,7 +224,8 @@ export class EksCluster extends pulumi.ComponentResource {
                 tags,
             },
             // The role's permissions must exist while nodes join and outlive them on destroy.
-            { parent: this, dependsOn: nodePolicies, ignoreChanges: ["scalingConfig.desiredSize"] },
+            // Nodes need their egress (routes, NAT) to join.
+            { parent: this, dependsOn: [...nodePolicies, ...(args.networkDependencies ?? [])], ignoreChanges: ["scalingConfig.desiredSize"] },
         );
 
         // @pulumi/eks leaves CoreDNS self-managed when it makes no node group; manage it once nodes exist.
@@ -252,7 +255,9 @@ export class EksCluster extends pulumi.ComponentResource {
                 apiServerUrl: this.endpoint,
                 clusterIdentifier: identity,
                 gatewayServiceAnnotations: gatewayServiceAnnotations(args.ipFamily, args.gatewayLoadBalancerScheme),
-                readyDependencies: [this.nodeGroup, this.coreDns, this.podIdentityAgent, controllerReleased],
+                readyDependencies: [this.nodeGroup, this.coreDns],
+                // Only gateway Services need the controller: they wait for it, and are deleted before it.
+                loadBalancerDependencies: [controllerReleased],
             },
             { parent: this },
         );

@@ -87,6 +87,7 @@ export class Mesh extends pulumi.ComponentResource {
                         provider: cluster.provider,
                         serviceAnnotations: cluster.gatewayServiceAnnotations,
                         istiod: primary.istiod,
+                        loadBalancerDependencies: cluster.loadBalancerDependencies,
                     },
                     { parent: this },
                 );

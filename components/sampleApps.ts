@@ -39,6 +39,8 @@ export interface SampleAppsCluster {
     provider: k8s.Provider;
     /** The cluster's istiod release: injection and validation webhooks are ready once it is. */
     istiod: pulumi.Resource;
+    /** What a LoadBalancer Service (the ingress gateway's) needs in this cluster. */
+    loadBalancerDependencies?: pulumi.Input<pulumi.Resource>[];
 }
 
 export interface HelloworldArgs {
@@ -241,7 +243,7 @@ export class SampleApps extends pulumi.ComponentResource {
                     values: ingressGatewayValues(args.bookinfo.ingressServiceType, args.bookinfo.ingressServiceAnnotations),
                 },
                 // Its pods use `image: auto`, which istiod's injection webhook fills in.
-                { parent: this, provider: front.provider, dependsOn: [front.istiod] },
+                { parent: this, provider: front.provider, dependsOn: [front.istiod, ...(front.loadBalancerDependencies ?? [])] },
             );
             if (args.bookinfo.ingressServiceType === "LoadBalancer") {
                 const service = k8s.core.v1.Service.get(

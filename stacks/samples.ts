@@ -302,7 +302,12 @@ export function deploySamples(plan: SamplesPlan, mesh: Mesh, clusters: Cluster[]
 
     const version = istioVersion;
     const apps = new SampleApps("samples", {
-        clusters: clusters.map((c) => ({ clusterName: c.clusterName, provider: c.provider, istiod: mesh.primaries[c.clusterName].istiod })),
+        clusters: clusters.map((c) => ({
+            clusterName: c.clusterName,
+            provider: c.provider,
+            istiod: mesh.primaries[c.clusterName].istiod,
+            loadBalancerDependencies: c.loadBalancerDependencies,
+        })),
         istioVersion: version,
         imageHub: plan.imageHub,
         clientImage: plan.clientImage,

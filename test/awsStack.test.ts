@@ -405,12 +405,32 @@ describe("mesh on EKS", () => {
 });
 
 describe("destroy order", () => {
-    test.each(CLUSTERS)("%s: everything the mesh and samples put into the cluster waits for (so is deleted before) its Load Balancer Controller", (c) => {
+    test.each(CLUSTERS)("%s: exactly the releases that make load balancers wait for (so are deleted before) its Load Balancer Controller", (c) => {
         const release = lbcReleaseOf(run.resources, c);
         const inCluster = run.resources.filter((r) => r.type.startsWith("kubernetes:") && !r.read && r !== release && providerUrn(r) === providerOf(run.resources, c).urn);
         expect(inCluster.length).toBeGreaterThan(5);
-        const notWaiting = inCluster.filter((r) => !dependsOn(run.resources, r, release)).map((r) => r.name);
-        expect(notWaiting).toEqual([]);
+        const waiting = inCluster.filter((r) => dependsOn(run.resources, r, release)).map((r) => r.name);
+        // Istio and the samples need not wait for the controller (that would lengthen time-to-mesh); gateway
+        // releases (their LoadBalancer Services) and what waits for them do.
+        const gateways = inCluster.filter((r) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.chart === "gateway").map((r) => r.name);
+        for (const g of gateways) expect(waiting).toContain(g);
+        expect(inCluster.filter((r) => r.inputs.chart === "istiod" || r.inputs.chart === "base").filter((r) => waiting.includes(r.name))).toEqual([]);
+    });
+
+    test("the control plane waits only for its subnets and security groups; the nodes wait for egress (routes, NAT)", () => {
+        const rs = run.resources;
+        for (const c of CLUSTERS) {
+            const eks = eksOf(rs, c);
+            const ng = named(rs, "aws:eks/nodeGroup:NodeGroup", `eks-${c}-nodes`);
+            for (const nat of ofType(rs, "aws:ec2/natGateway:NatGateway")) {
+                expect(eks.dependencies).not.toContain(nat.urn);
+                expect(dependsOn(rs, ng, nat)).toBe(true);
+            }
+        }
+    });
+
+    test("the controller's Service webhook is off: Services created while it starts are not refused", () => {
+        for (const c of CLUSTERS) expect(lbcReleaseOf(run.resources, c).inputs.values.enableServiceMutatorWebhook).toBe(false);
     });
 
     test("Bookinfo's ingress gateway is an internet-facing NLB from the controller, deleted before it", () => {
@@ -430,8 +450,13 @@ describe("destroy order", () => {
         const ng = named(rs, "aws:eks/nodeGroup:NodeGroup", `eks-${c}-nodes`);
         expect(dependsOn(rs, release, ng)).toBe(true);
         expect(dependsOn(rs, release, eks)).toBe(true);
-        for (const type of ["aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/route:Route", "aws:ec2/natGateway:NatGateway", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"]) {
+        // The control plane needs the VPC and subnets; its nodes also need egress and the mesh's rules, so the
+        // node group (and through it the controller) goes before routes, NAT and rules on destroy.
+        for (const type of ["aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet"]) {
             for (const r of ofType(rs, type)) expect({ on: r.name, waits: dependsOn(rs, eks, r) }).toEqual({ on: r.name, waits: true });
+        }
+        for (const type of ["aws:ec2/route:Route", "aws:ec2/natGateway:NatGateway", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"]) {
+            for (const r of ofType(rs, type)) expect({ on: r.name, waits: dependsOn(rs, ng, r) }).toEqual({ on: r.name, waits: true });
         }
         // And nothing in the network waits for a cluster.
         for (const r of rs.filter((r) => r.type.startsWith("aws:ec2/") || r.type.startsWith("aws:vpc/"))) {
