@@ -171,3 +171,18 @@ export function cidrContains(outer: Cidr, inner: Cidr | IpAddress): boolean {
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
     return cidrContains(a, b) || cidrContains(b, a);
 }
+
+/**
+ * The `index`-th block of `newBits` more prefix bits inside `parent` (Terraform's cidrsubnet), either family:
+ * cidrSubnet(10.0.0.0/16, 2, 3) = 10.0.192.0/18.
+ */
+export function cidrSubnet(parent: Cidr, newBits: number, index: number): Cidr {
+    const prefix = parent.prefix + newBits;
+    const bits = BITS[parent.family];
+    if (prefix > bits) throw new CidrError(`cannot split ${parent.text} into /${prefix} blocks`);
+    if (!Number.isInteger(index) || index < 0 || BigInt(index) >= 1n << BigInt(newBits)) {
+        throw new CidrError(`block index ${index} does not fit in ${newBits} bits (${parent.text} has ${2 ** newBits} /${prefix} blocks)`);
+    }
+    const network = parent.network + (BigInt(index) << BigInt(bits - prefix));
+    return { family: parent.family, network, prefix, text: `${formatAddress(parent.family, network)}/${prefix}` };
+}

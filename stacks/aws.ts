@@ -9,7 +9,8 @@ import { getRegionOutput } from "@pulumi/aws/getRegion";
 import { z } from "zod";
 import { AwsNetwork } from "../components/awsNetwork";
 import { EksCluster } from "../components/eksCluster";
-import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Cidr } from "../components/awsCidr";
+import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Block } from "../components/awsCidr";
+import { cidrsOverlap } from "../components/cidr";
 import { Platform, PlatformClusters } from "./platform";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, validate } from "./config";
 
@@ -126,7 +127,7 @@ export type AwsSettings = z.output<typeof awsSettingsSchema>;
 /** Checks that need the whole topology: what one field cannot know. */
 export function crossCheck(settings: AwsSettings): string[] {
     const problems: string[] = [];
-    const vpc = parseIpv4Cidr(settings.aws.vpcCidr);
+    const vpc = parseIpv4Block(settings.aws.vpcCidr);
     settings.clusters.forEach((c, i) => {
         // An open endpoint next to a private VPC is allowed (it is EKS's default), just not silently.
         if (c.publicAccessCidrs.includes("0.0.0.0/0")) {
@@ -134,8 +135,8 @@ export function crossCheck(settings: AwsSettings): string[] {
         }
         if (typeof vpc !== "string") {
             c.publicAccessCidrs.forEach((cidr, j) => {
-                const block = parseIpv4Cidr(cidr);
-                if (typeof block !== "string" && block.prefix > 0 && overlaps(block, vpc)) {
+                const block = parseIpv4Block(cidr);
+                if (typeof block !== "string" && block.prefix > 0 && cidrsOverlap(block, vpc)) {
                     problems.push(
                         `${formatPath(["clusters", i, "publicAccessCidrs", j])}: "${cidr}" is inside the VPC (${settings.aws.vpcCidr}); traffic from the VPC uses the private endpoint, so list the public addresses of your operators or CI here`,
                     );
@@ -144,12 +145,6 @@ export function crossCheck(settings: AwsSettings): string[] {
         }
     });
     return problems;
-}
-
-function overlaps(a: { address: number; prefix: number }, b: { address: number; prefix: number }): boolean {
-    const prefix = Math.min(a.prefix, b.prefix);
-    const block = 2 ** (32 - prefix);
-    return Math.floor(a.address / block) === Math.floor(b.address / block);
 }
 
 /** Reads, checks and completes the AWS settings; throws one ConfigError listing every problem. */

@@ -81,11 +81,11 @@ describe("IP families", () => {
 
 describe("VPC CIDR", () => {
     test.each([
-        ["10.0.0.0", /istio-multicluster:aws\.vpcCidr: "10\.0\.0\.0" is not an IPv4 CIDR; write it as a\.b\.c\.d\/n/],
-        ["10.0.0.1/16", /istio-multicluster:aws\.vpcCidr: "10\.0\.0\.1\/16" has host bits set; the network address is 10\.0\.0\.0\/16/],
+        ["10.0.0.0", /istio-multicluster:aws\.vpcCidr: "10\.0\.0\.0" is not a CIDR block; write address\/prefix-length/],
+        ["10.0.0.1/16", /istio-multicluster:aws\.vpcCidr: "10\.0\.0\.1\/16" has host bits set; did you mean 10\.0\.0\.0\/16\?/],
         ["10.0.0.0/8", /istio-multicluster:aws\.vpcCidr: "10\.0\.0\.0\/8" is a \/8; a VPC block must be \/16 to \/24/],
         ["10.0.0.0/27", /istio-multicluster:aws\.vpcCidr: .* is a \/27; a VPC block must be \/16 to \/24/],
-        ["300.0.0.0/16", /istio-multicluster:aws\.vpcCidr: .*each of the four numbers must be 0–255/],
+        ["300.0.0.0/16", /istio-multicluster:aws\.vpcCidr: "300\.0\.0\.0" is not a valid IPv4 address \(four numbers 0-255/],
         ["fd00:10::/56", /istio-multicluster:aws\.vpcCidr: "fd00:10::\/56" is an IPv6 block; an IPv4 CIDR .* is needed here/],
     ])("%j", (vpcCidr, message) => {
         const found = problems({ aws: { vpcCidr } });
@@ -109,13 +109,13 @@ describe("public API access CIDRs", () => {
     test("IPv6 blocks and malformed entries are named by position", () => {
         expect(problems({ clusters: cluster(1, { publicAccessCidrs: ["203.0.113.0/24", "2001:db8::/48", "198.51.100.7"] }) })).toEqual([
             'istio-multicluster:clusters[1].publicAccessCidrs[1]: "2001:db8::/48" is an IPv6 block; an IPv4 CIDR such as "10.0.0.0/16" is needed here (EKS public endpoint access lists take IPv4 blocks)',
-            'istio-multicluster:clusters[1].publicAccessCidrs[2]: "198.51.100.7" is not an IPv4 CIDR; write it as a.b.c.d/n, such as "10.0.0.0/16" (EKS public endpoint access lists take IPv4 blocks)',
+            'istio-multicluster:clusters[1].publicAccessCidrs[2]: "198.51.100.7" is not a CIDR block; write address/prefix-length, such as 10.1.0.0/16 (EKS public endpoint access lists take IPv4 blocks)',
         ]);
     });
 
     test("host bits set", () => {
         expect(problems({ clusters: cluster(0, { publicAccessCidrs: ["203.0.113.9/24"] }) })).toEqual([
-            'istio-multicluster:clusters[0].publicAccessCidrs[0]: "203.0.113.9/24" has host bits set; the network address is 203.0.113.0/24 (EKS public endpoint access lists take IPv4 blocks)',
+            'istio-multicluster:clusters[0].publicAccessCidrs[0]: "203.0.113.9/24" has host bits set; did you mean 203.0.113.0/24? (EKS public endpoint access lists take IPv4 blocks)',
         ]);
     });
 

@@ -1,4 +1,4 @@
-import { cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/cidr";
+import { cidrContains, cidrSize, cidrSubnet, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/cidr";
 
 describe("parseAddress", () => {
     test.each([
@@ -100,4 +100,11 @@ describe("containment and overlap", () => {
         expect(cidrsOverlap(c("10.244.0.0/15"), c("10.245.0.0/16"))).toBe(true);
         expect(cidrsOverlap(c("fd00::/8"), c("fd12:3456::/32"))).toBe(true);
     });
+});
+
+test("cidrSubnet numbers blocks inside a parent, in either family", () => {
+    expect(cidrSubnet(parseCidr("10.0.0.0/16"), 2, 3).text).toBe("10.0.192.0/18");
+    expect(cidrSubnet(parseCidr("2600:1f14:abc:de00::/56"), 8, 5).text).toBe("2600:1f14:abc:de05::/64");
+    expect(() => cidrSubnet(parseCidr("10.0.0.0/30"), 3, 0)).toThrow(/cannot split 10\.0\.0\.0\/30 into \/33 blocks/);
+    expect(() => cidrSubnet(parseCidr("10.0.0.0/16"), 1, 2)).toThrow(/block index 2 does not fit in 1 bits/);
 });
