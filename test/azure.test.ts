@@ -3,8 +3,7 @@
  * how the clusters plug into the mesh, and the dependency graph `pulumi destroy` walks backwards.
  */
 import { parse } from "yaml";
-import { ResourceValidationArgs } from "@pulumi/policy";
-import { policies } from "../policy/policies";
+import { policyViolations as policiesOver } from "./policyRun";
 import { Declared, RunResult, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "./harness";
 import { MockOptions } from "./mocks";
 import { kubeconfigFor } from "./fixtures";
@@ -432,31 +431,7 @@ describe("azure stack variations", () => {
 });
 
 /** Every policy of the pack over what a run declared, as "policy: resource". */
-async function policyViolations(run: RunResult): Promise<string[]> {
-    const providers = new Map(run.resources.filter((r) => r.type.startsWith("pulumi:providers:")).map((r) => [r.urn, r]));
-    const found: string[] = [];
-    for (const r of run.resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:") && !r.read)) {
-        const provider = providers.get(providerUrn(r));
-        const args = {
-            type: r.type,
-            props: plain(r.inputs),
-            urn: r.urn,
-            name: r.name,
-            opts: { protect: r.protect, ignoreChanges: r.ignoreChanges, aliases: [], additionalSecretOutputs: [] },
-            provider: provider ? { type: provider.type, name: provider.name, urn: provider.urn, props: {} } : undefined,
-            stackTags: new Map(),
-            isType: () => false,
-            asType: () => undefined,
-            getConfig: () => ({}),
-        } as unknown as ResourceValidationArgs;
-        for (const policy of policies) {
-            const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource!];
-            for (const v of validations) await v(args, () => found.push(`${policy.name}: ${r.name}`));
-        }
-    }
-    // The sample apps' ingress gateway is the samples' concern (reported to its owner), not the platform's.
-    return [...new Set(found)].filter((v) => !v.endsWith(": samples-cluster1-ingressgateway")).sort();
-}
+const policyViolations = (run: RunResult) => policiesOver(run.resources);
 
 describe("the policy pack on the azure stack", () => {
     test("as committed, only the open API servers are flagged (the AKS default; set apiServerAuthorizedIpRanges)", async () => {

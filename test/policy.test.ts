@@ -3,7 +3,8 @@
  */
 import { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import * as p from "../policy/policies";
-import { plain, runProgram } from "./harness";
+import { runProgram } from "./harness";
+import { policyViolations } from "./policyRun";
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "./fixtures";
 
 const CLUSTER_PROVIDER = { type: "pulumi:providers:kubernetes", name: "cluster1-k8s", urn: "urn:p", props: {} };
@@ -151,17 +152,7 @@ test("every policy is in the pack and mandatory", () => {
 });
 
 async function programViolations(config: Record<string, unknown>): Promise<string[]> {
-    const run = await runProgram(config);
-    const providers = new Map(run.resources.filter((r) => r.type.startsWith("pulumi:providers:")).map((r) => [r.urn, r]));
-    const found: string[] = [];
-    for (const r of run.resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:") && !r.read)) {
-        const provider = providers.get(r.provider.split("::").slice(0, -1).join("::"));
-        const a = args(r.type, plain(r.inputs), provider ? { type: provider.type, name: provider.name, urn: provider.urn, props: {} } : null);
-        for (const policy of p.policies) {
-            if ((await violations(policy, a)).length > 0) found.push(`${policy.name}: ${r.name}`);
-        }
-    }
-    return found.sort();
+    return policyViolations((await runProgram(config)).resources);
 }
 
 test("the program's own graph passes every policy when its gateways are marked public", async () => {

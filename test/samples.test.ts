@@ -619,26 +619,9 @@ describe("samples settings", () => {
 describe("the project's policy pack", () => {
     /** Every policy violation among the samples' and the verification's resources. */
     async function sampleViolations(samples: unknown): Promise<string[]> {
-        const { policies } = await import("../policy/policies");
-        const { plain } = await import("./harness");
+        const { policyViolations } = await import("./policyRun");
         const run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, samples, { eastWestLoadBalancer: "public" }));
-        const providers = new Map(run.resources.filter((r) => r.type === PROVIDER).map((r) => [r.urn, r]));
-        const found: string[] = [];
-        for (const r of run.resources.filter((r) => r.custom && !r.read && /^(samples|mesh-verification)-/.test(r.name))) {
-            const provider = providers.get(providerUrn(r));
-            const args = {
-                type: r.type,
-                props: plain(r.inputs),
-                urn: r.urn,
-                name: r.name,
-                provider: provider ? { type: provider.type, name: provider.name, urn: provider.urn, props: {} } : undefined,
-            } as any;
-            for (const policy of policies) {
-                const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource!];
-                for (const v of validations) await v(args, (message: string) => found.push(`${policy.name}: ${r.name}: ${message}`));
-            }
-        }
-        return found;
+        return policyViolations(run.resources, { include: (r) => /^(samples|mesh-verification)-/.test(r.name), withMessages: true });
     }
 
     test("the samples pass every policy: the Bookinfo ingress is a public load balancer marked as such", async () => {
