@@ -6,6 +6,7 @@
  */
 import type * as pulumiType from "@pulumi/pulumi";
 import { MeshMocks, MockOptions } from "./mocks";
+import { SECRET_SIG, SECRET_VALUE, unwrapSecrets as plain } from "./providerOutputs";
 
 export const PROJECT = "istio-multicluster";
 
@@ -35,22 +36,7 @@ export interface RunResult {
     pulumi: typeof pulumiType;
 }
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
-
-export function isSecret(value: unknown): boolean {
-    return typeof value === "object" && value !== null && (value as any)[SECRET_SIG] === SECRET_VALUE;
-}
-
-/** The value with every secret wrapper removed. */
-export function plain(value: any): any {
-    if (isSecret(value)) return plain(value.value);
-    if (Array.isArray(value)) return value.map(plain);
-    if (typeof value === "object" && value !== null) {
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-    }
-    return value;
-}
+export { isSecret, unwrapSecrets as plain } from "./providerOutputs";
 
 /** `config` keys without a namespace get the project's; objects are passed as JSON, as the engine does. */
 export function fullConfig(config: Record<string, unknown>): Record<string, string> {
