@@ -69,32 +69,29 @@ export function helloworldService(namespace = SAMPLE_NAMESPACE): Obj {
     };
 }
 
-export function helloworldDeployment(version: string, hub = DEFAULT_IMAGE_HUB, namespace = SAMPLE_NAMESPACE): Obj {
-    const labels = { app: "helloworld", version };
+/** A one-replica Deployment whose pods carry `labels` (the selector) and run `podSpec`. */
+function deployment(name: string, namespace: string, labels: Record<string, string>, podSpec: Obj): Obj {
     return {
         apiVersion: "apps/v1",
         kind: "Deployment",
-        metadata: { name: `helloworld-${version}`, namespace, labels },
-        spec: {
-            replicas: 1,
-            selector: { matchLabels: labels },
-            template: {
-                metadata: { labels },
-                spec: {
-                    containers: [
-                        {
-                            name: "helloworld",
-                            image: helloworldImage(version, hub),
-                            env: [{ name: "SERVICE_VERSION", value: version }],
-                            resources: { requests: { cpu: "100m" } },
-                            imagePullPolicy: "IfNotPresent",
-                            ports: [{ containerPort: HELLOWORLD_PORT }],
-                        },
-                    ],
-                },
-            },
-        },
+        metadata: { name, namespace, labels },
+        spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } },
     };
+}
+
+export function helloworldDeployment(version: string, hub = DEFAULT_IMAGE_HUB, namespace = SAMPLE_NAMESPACE): Obj {
+    return deployment(`helloworld-${version}`, namespace, { app: "helloworld", version }, {
+        containers: [
+            {
+                name: "helloworld",
+                image: helloworldImage(version, hub),
+                env: [{ name: "SERVICE_VERSION", value: version }],
+                resources: { requests: { cpu: "100m" } },
+                imagePullPolicy: "IfNotPresent",
+                ports: [{ containerPort: HELLOWORLD_PORT }],
+            },
+        ],
+    });
 }
 
 export function curlServiceAccount(namespace = SAMPLE_NAMESPACE): Obj {
@@ -112,23 +109,11 @@ export function curlService(namespace = SAMPLE_NAMESPACE): Obj {
 
 /** The in-mesh client you `kubectl exec` into (Istio's `samples/curl`). */
 export function curlDeployment(image = DEFAULT_CLIENT_IMAGE, namespace = SAMPLE_NAMESPACE): Obj {
-    return {
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: "curl", namespace, labels: { app: "curl" } },
-        spec: {
-            replicas: 1,
-            selector: { matchLabels: { app: "curl" } },
-            template: {
-                metadata: { labels: { app: "curl" } },
-                spec: {
-                    terminationGracePeriodSeconds: 0,
-                    serviceAccountName: "curl",
-                    containers: [{ name: "curl", image, command: ["/bin/sleep", "infinity"], imagePullPolicy: "IfNotPresent" }],
-                },
-            },
-        },
-    };
+    return deployment("curl", namespace, { app: "curl" }, {
+        terminationGracePeriodSeconds: 0,
+        serviceAccountName: "curl",
+        containers: [{ name: "curl", image, command: ["/bin/sleep", "infinity"], imagePullPolicy: "IfNotPresent" }],
+    });
 }
 
 // ---- cluster-local routing (the AKS seed's step 11) ---------------------------------------------
@@ -212,23 +197,11 @@ export function bookinfoDeployment(service: BookinfoService, version: string, cl
         container.volumeMounts = [{ name: "tmp", mountPath: "/tmp" }];
         volumes.push({ name: "tmp", emptyDir: {} });
     }
-    return {
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: `${service}-${version}`, namespace, labels },
-        spec: {
-            replicas: 1,
-            selector: { matchLabels: labels },
-            template: {
-                metadata: { labels },
-                spec: {
-                    serviceAccountName: `bookinfo-${service}`,
-                    containers: [container],
-                    ...(volumes.length > 0 ? { volumes } : {}),
-                },
-            },
-        },
-    };
+    return deployment(`${service}-${version}`, namespace, labels, {
+        serviceAccountName: `bookinfo-${service}`,
+        containers: [container],
+        ...(volumes.length > 0 ? { volumes } : {}),
+    });
 }
 
 /** The Gateway on Istio's ingress gateway (chart `gateway`, which listens on 8080 behind Service port 80). */
