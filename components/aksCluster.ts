@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerservice from "@pulumi/azure-native/containerservice";
-import { Cluster } from "./cluster";
+import * as k8s from "@pulumi/kubernetes";
+import { Cluster, MeshClusterArgs, meshClusterFields } from "./cluster";
 
 /** Built-in Azure role definition IDs (the same in every tenant). */
 export const BUILT_IN_ROLES = {
@@ -23,7 +24,8 @@ export function kubeconfigFromCredentials(result: { kubeconfigs: { name: string;
 
 /**
  * One AKS cluster on its own subnet with Azure CNI Overlay, a system-assigned identity and one system node
- * pool, ending in the mesh's `Cluster` (Kubernetes provider, API server URL, kubeconfig).
+ * pool, ending in the mesh's `Cluster` (Kubernetes provider, API server URL, kubeconfig): an `AksCluster` goes
+ * into a `Mesh` as it is.
  */
 export interface AksClusterArgs {
     /** Istio cluster ID. */
@@ -57,20 +59,31 @@ export interface AksClusterArgs {
     tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-export class AksCluster extends pulumi.ComponentResource {
+export class AksCluster extends pulumi.ComponentResource implements MeshClusterArgs {
     public readonly managedCluster: containerservice.ManagedCluster;
     /** The cluster identity may manage load balancers on its subnet (internal east-west gateway). */
     public readonly subnetRoleAssignment: authorization.RoleAssignment;
     public readonly egressIpRoleAssignment?: authorization.RoleAssignment;
-    /** What the mesh uses. */
-    public readonly cluster: Cluster;
     /** Azure name of the managed cluster. */
     public readonly aksName: pulumi.Output<string>;
-    public readonly apiServerUrl: pulumi.Output<string>;
     /** Object ID of the kubelet identity (pulls images, e.g. from ACR). */
     public readonly kubeletObjectId: pulumi.Output<string>;
     /** The system-assigned identity of the control plane. */
     public readonly principalId: pulumi.Output<string>;
+
+    // What the mesh reads (MeshClusterArgs), from the `Cluster` this component ends in.
+    public readonly clusterName!: string;
+    public readonly network!: string;
+    public readonly ipFamily!: string;
+    /** Kubernetes provider bound to the cluster. */
+    public readonly provider!: k8s.Provider;
+    /** `https://<fqdn>:443`. */
+    public readonly apiServerUrl!: pulumi.Output<string>;
+    /** User kubeconfig (certificate); secret. */
+    public readonly kubeconfig!: pulumi.Output<string>;
+    public readonly gatewayServiceAnnotations!: pulumi.Output<Record<string, string>>;
+    public readonly readyDependencies!: pulumi.Output<string[]>;
+    public readonly loadBalancerDependencies!: pulumi.Output<string[]>;
 
     constructor(name: string, args: AksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:AksCluster", name, {}, opts);
@@ -130,7 +143,6 @@ export class AksCluster extends pulumi.ComponentResource {
         );
         const mc = this.managedCluster;
         this.aksName = mc.name;
-        this.apiServerUrl = pulumi.interpolate`https://${mc.fqdn}:443`;
         this.principalId = mc.identity.apply((identity) => {
             if (!identity?.principalId) throw new Error(`AKS cluster ${args.clusterName} has no system-assigned identity`);
             return identity.principalId;
@@ -165,23 +177,24 @@ export class AksCluster extends pulumi.ComponentResource {
         });
         const kubeconfig = pulumi.secret(credentials.apply(kubeconfigFromCredentials));
 
-        this.cluster = new Cluster(
+        const cluster = new Cluster(
             args.clusterName,
             {
                 clusterName: args.clusterName,
                 network: args.network,
                 kubeconfig,
-                apiServerUrl: this.apiServerUrl,
+                apiServerUrl: pulumi.interpolate`https://${mc.fqdn}:443`,
                 // Changes only when the AKS cluster is replaced: the provider keeps its identity in previews.
                 clusterIdentifier: mc.id,
                 gatewayServiceAnnotations: args.gatewayServiceAnnotations,
-                // Internal load balancers need the subnet permission; nothing goes in before it exists.
-                readyDependencies: [mc],
+                // Nothing goes into the cluster before it exists.
+                readyDependencies: [mc.urn],
                 // An internal load balancer on the subnet (and the egress IP) needs the cluster identity's role.
-                loadBalancerDependencies: [this.subnetRoleAssignment, ...(this.egressIpRoleAssignment ? [this.egressIpRoleAssignment] : [])],
+                loadBalancerDependencies: [this.subnetRoleAssignment.urn, ...(this.egressIpRoleAssignment ? [this.egressIpRoleAssignment.urn] : [])],
             },
             { parent: this },
         );
+        Object.assign(this, meshClusterFields(cluster));
 
         this.registerOutputs({
             aksName: this.aksName,

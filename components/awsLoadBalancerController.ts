@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as iam from "@pulumi/aws/iam";
 import * as eks from "@pulumi/aws/eks";
+import { waitFor } from "./dependencies";
 
 /**
  * The AWS Load Balancer Controller in one EKS cluster, so that LoadBalancer Services (Istio gateways) get
@@ -25,8 +26,8 @@ export interface AwsLoadBalancerControllerArgs {
     chartVersion: string;
     /** Provider of the cluster the controller goes into. */
     provider: k8s.Provider;
-    /** What must be ready first: nodes to run on, the Pod Identity agent add-on. */
-    dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** What must be ready first (nodes to run on, the Pod Identity agent add-on), as outputs (`urn`s). */
+    readyDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     tags?: Record<string, string>;
 }
 
@@ -254,7 +255,7 @@ export class AwsLoadBalancerController extends pulumi.ComponentResource {
         this.podIdentity = new eks.PodIdentityAssociation(
             `${name}-pod-identity`,
             { clusterName: args.clusterName, namespace: LBC_NAMESPACE, serviceAccount: LBC_SERVICE_ACCOUNT, roleArn: this.role.arn, tags: args.tags },
-            { parent: this, dependsOn: args.dependsOn },
+            { parent: this, dependsOn: waitFor(args.readyDependencies) },
         );
 
         this.release = new k8s.helm.v3.Release(
@@ -275,7 +276,7 @@ export class AwsLoadBalancerController extends pulumi.ComponentResource {
                 parent: this,
                 provider: args.provider,
                 // The credentials (association, role, permissions) must outlive the controller on destroy.
-                dependsOn: [...(args.dependsOn ?? []), this.podIdentity, attachment],
+                dependsOn: waitFor(args.readyDependencies, this.podIdentity, attachment),
             },
         );
 

@@ -58,8 +58,8 @@ export class AwsNetwork extends pulumi.ComponentResource {
     public readonly nodeSecurityGroups: Record<string, ec2.SecurityGroup>;
     /** Additional security group for each cluster's control plane, by cluster name. */
     public readonly controlPlaneSecurityGroups: Record<string, ec2.SecurityGroup>;
-    /** Routes, gateways and rules: what must exist before anything in the VPC can reach out. */
-    public readonly egressReady: pulumi.Resource[];
+    /** Routes, gateways and rules: what must exist before anything in the VPC can reach out (their URNs). */
+    public readonly egressReady: pulumi.Output<string[]>;
 
     constructor(name: string, args: AwsNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:AwsNetwork", name, {}, opts);
@@ -203,7 +203,7 @@ export class AwsNetwork extends pulumi.ComponentResource {
                 ),
             );
         }
-        this.egressReady = egressReady;
+        this.egressReady = pulumi.output(egressReady.map((r) => r.urn));
 
         this.registerOutputs({ vpcId: this.vpcId, privateSubnetIds: this.privateSubnetIds, publicSubnetIds: this.publicSubnetIds });
     }

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { parse as parseYaml } from "yaml";
+import { dependencyValues } from "./dependencies";
 
 /**
  * What the mesh needs from any Kubernetes cluster, whoever made it: its Istio identity (name, network), a
@@ -30,18 +31,45 @@ export interface ClusterArgs {
     ipFamily?: string;
     /** Annotations for the east-west gateway Service, so each cloud can pick its load balancer flavour. */
     gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-    /** Resources that must exist before anything is installed in the cluster (node pools, CNI add-ons). */
-    readyDependencies?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * What must exist before anything is installed in the cluster (node pools, CNI add-ons), as outputs of
+     * those resources, such as their `urn`s (see components/dependencies.ts for why values, not resources).
+     */
+    readyDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     /**
      * What a LoadBalancer Service in this cluster needs besides the cluster (a load-balancer controller,
-     * permissions on the subnet). Only the gateway releases wait for these, and so on destroy they go first.
+     * permissions on the subnet), as outputs of those resources. Only the gateway releases wait for these,
+     * and so on destroy they go first.
      */
-    loadBalancerDependencies?: pulumi.Input<pulumi.Resource>[];
+    loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
+}
+
+/**
+ * What the mesh reads of each cluster. A `Cluster` is one, and so are `AksCluster` and `EksCluster`; from
+ * another language, pass these fields of a `Cluster` (its provider, API server URL and dependencies).
+ */
+export interface MeshClusterArgs {
+    /** Istio cluster ID; unique in the mesh. */
+    clusterName: string;
+    /** Istio network. */
+    network: string;
+    /** Kubernetes provider bound to the cluster. */
+    provider: k8s.Provider;
+    /** API server URL reachable from the other clusters' istiod. */
+    apiServerUrl: pulumi.Input<string>;
+    /** "ipv4" (default) or "ipv6". */
+    ipFamily?: string;
+    /** Annotations for the east-west gateway Service. */
+    gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /** What everything installed in the cluster waits for (outputs of those resources). */
+    readyDependencies?: pulumi.Input<pulumi.Input<string>[]>;
+    /** What LoadBalancer Services in the cluster wait for (outputs of those resources). */
+    loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 const IP_FAMILIES = ["ipv4", "ipv6"];
 
-export class Cluster extends pulumi.ComponentResource {
+export class Cluster extends pulumi.ComponentResource implements MeshClusterArgs {
     public readonly clusterName: string;
     public readonly network: string;
     public readonly ipFamily: string;
@@ -49,10 +77,10 @@ export class Cluster extends pulumi.ComponentResource {
     public readonly apiServerUrl: pulumi.Output<string>;
     public readonly kubeconfig: pulumi.Output<string>;
     public readonly gatewayServiceAnnotations: pulumi.Output<Record<string, string>>;
-    /** What Kubernetes resources in this cluster must wait for, beyond the provider. */
-    public readonly readyDependencies: pulumi.Input<pulumi.Resource>[];
+    /** What Kubernetes resources in this cluster must wait for, beyond the provider (URNs or other outputs). */
+    public readonly readyDependencies: pulumi.Output<string[]>;
     /** What gateway releases (LoadBalancer Services) in this cluster must wait for. */
-    public readonly loadBalancerDependencies: pulumi.Input<pulumi.Resource>[];
+    public readonly loadBalancerDependencies: pulumi.Output<string[]>;
 
     constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:Cluster", name, {}, opts);
@@ -60,8 +88,8 @@ export class Cluster extends pulumi.ComponentResource {
         this.network = args.network;
         this.ipFamily = args.ipFamily ?? "ipv4";
         if (!IP_FAMILIES.includes(this.ipFamily)) throw new Error(`Cluster ${args.clusterName}: ipFamily must be ipv4 or ipv6, got "${this.ipFamily}"`);
-        this.readyDependencies = args.readyDependencies ?? [];
-        this.loadBalancerDependencies = args.loadBalancerDependencies ?? [];
+        this.readyDependencies = dependencyValues(args.readyDependencies);
+        this.loadBalancerDependencies = dependencyValues(args.loadBalancerDependencies);
         this.kubeconfig = pulumi.secret(args.kubeconfig);
         this.apiServerUrl = args.apiServerUrl
             ? pulumi.output(args.apiServerUrl)
@@ -106,4 +134,19 @@ export function kubeconfigServer(kubeconfig: string, context?: string): string {
         throw new Error(`kubeconfig has no cluster server for context "${contextName ?? "(none)"}"`);
     }
     return cluster.cluster.server;
+}
+
+/** The fields a component that ends in a `Cluster` (AksCluster, EksCluster) exposes to be a mesh cluster. */
+export type MeshClusterFields = Pick<
+    Cluster,
+    "clusterName" | "network" | "ipFamily" | "provider" | "apiServerUrl" | "kubeconfig" | "gatewayServiceAnnotations" | "readyDependencies" | "loadBalancerDependencies"
+>;
+
+/**
+ * Those fields, copied from the `Cluster`. The component keeps the fields rather than the `Cluster` itself
+ * because the component host cannot pass a resource of this package between languages.
+ */
+export function meshClusterFields(cluster: Cluster): MeshClusterFields {
+    const { clusterName, network, ipFamily, provider, apiServerUrl, kubeconfig, gatewayServiceAnnotations, readyDependencies, loadBalancerDependencies } = cluster;
+    return { clusterName, network, ipFamily, provider, apiServerUrl, kubeconfig, gatewayServiceAnnotations, readyDependencies, loadBalancerDependencies };
 }

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ISTIO_NAMESPACE, istioChart } from "./istioPrimary";
+import { waitFor } from "./dependencies";
 
 export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
 /** Marks a gateway Service that is meant to be public, so policy can tell intent from oversight. */
@@ -25,9 +26,12 @@ export interface EastWestGatewayArgs {
     /** Load-balancer annotations of the gateway Service (internal or public, per cloud). */
     serviceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** The istiod release: the gateway's pods get their proxy image from istiod's injection webhook. */
-    istiod: pulumi.Resource;
-    /** What the gateway's LoadBalancer Service needs (a load-balancer controller, subnet permissions). */
-    loadBalancerDependencies?: pulumi.Input<pulumi.Resource>[];
+    istiod: k8s.helm.v3.Release;
+    /**
+     * What the gateway's LoadBalancer Service needs (a load-balancer controller, subnet permissions), as
+     * outputs of those resources (`urn`s).
+     */
+    loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 export function eastWestGatewayValues(network: string, serviceAnnotations: Record<string, string>): Record<string, unknown> {
@@ -78,7 +82,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
                     .output(args.serviceAnnotations ?? {})
                     .apply((annotations) => eastWestGatewayValues(args.network, annotations)),
             },
-            { parent: this, provider, dependsOn: [args.istiod, ...(args.loadBalancerDependencies ?? [])] },
+            { parent: this, provider, dependsOn: waitFor(args.istiod, args.loadBalancerDependencies) },
         );
 
         // Needs the Gateway CRD (base) and, with validation failing closed, a running istiod.

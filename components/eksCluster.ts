@@ -3,18 +3,21 @@ import * as eks from "@pulumi/eks";
 import * as awsEks from "@pulumi/aws/eks";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as iam from "@pulumi/aws/iam";
-import { Cluster } from "./cluster";
+import * as k8s from "@pulumi/kubernetes";
+import { Cluster, MeshClusterArgs, meshClusterFields } from "./cluster";
 import { AwsLoadBalancerController } from "./awsLoadBalancerController";
+import { waitFor } from "./dependencies";
 
 /**
  * One EKS cluster ready for the mesh: the control plane (`@pulumi/eks`) with private and CIDR-restricted
  * public API access, the VPC CNI add-on configured for the other IP family's egress, a managed node group
  * whose role carries what the CNI needs for the cluster's IP family, the EKS Pod Identity agent, the AWS
- * Load Balancer Controller, and finally the mesh core's `Cluster` bound to it.
+ * Load Balancer Controller, and finally the mesh core's `Cluster` bound to it: an `EksCluster` goes into a
+ * `Mesh` as it is.
  *
- * The `Cluster` waits (readyDependencies) for the node group, the Pod Identity agent and the Load Balancer
- * Controller, so every Kubernetes resource the mesh puts into it — gateway Services included — is created
- * after the controller and deleted before it.
+ * Everything the mesh puts into it waits (readyDependencies) for the node group and CoreDNS; gateway
+ * Services also wait (loadBalancerDependencies) for the Load Balancer Controller, so they are created after
+ * it and deleted before it.
  */
 export interface EksClusterArgs {
     /** EKS cluster name, also the Istio cluster ID. */
@@ -45,8 +48,8 @@ export interface EksClusterArgs {
     gatewayLoadBalancerScheme: string;
     region: pulumi.Input<string>;
     partition: pulumi.Input<string>;
-    /** What the cluster needs before it is created (routes, NAT, security-group rules). */
-    networkDependencies?: pulumi.Input<pulumi.Resource>[];
+    /** What the nodes need before they join (routes, NAT), as outputs of those resources (`urn`s). */
+    networkDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     tags?: Record<string, string>;
 }
 
@@ -104,19 +107,31 @@ export function nodeManagedPolicies(ipFamily: string): string[] {
     ];
 }
 
-export class EksCluster extends pulumi.ComponentResource {
+export class EksCluster extends pulumi.ComponentResource implements MeshClusterArgs {
+    /** The control plane (@pulumi/eks). */
     public readonly eks: eks.Cluster;
     public readonly nodeRole: iam.Role;
     public readonly nodeGroup: awsEks.NodeGroup;
     public readonly podIdentityAgent: awsEks.Addon;
     public readonly coreDns: awsEks.Addon;
-    public readonly loadBalancerController: AwsLoadBalancerController;
-    /** The mesh core's view of this cluster. */
-    public readonly cluster: Cluster;
+    /** The Load Balancer Controller's Helm release (its IAM role and Pod Identity association are beside it). */
+    public readonly loadBalancerControllerRelease: k8s.helm.v3.Release;
     /** The API server URL (EKS endpoint). */
     public readonly endpoint: pulumi.Output<string>;
+
+    // What the mesh reads (MeshClusterArgs), from the `Cluster` this component ends in.
+    public readonly clusterName!: string;
+    public readonly network!: string;
+    public readonly ipFamily!: string;
+    /** Kubernetes provider bound to the cluster. */
+    public readonly provider!: k8s.Provider;
+    /** The EKS endpoint. */
+    public readonly apiServerUrl!: pulumi.Output<string>;
     /** Admin kubeconfig (`aws eks get-token`); secret. */
-    public readonly kubeconfig: pulumi.Output<string>;
+    public readonly kubeconfig!: pulumi.Output<string>;
+    public readonly gatewayServiceAnnotations!: pulumi.Output<Record<string, string>>;
+    public readonly readyDependencies!: pulumi.Output<string[]>;
+    public readonly loadBalancerDependencies!: pulumi.Output<string[]>;
 
     constructor(name: string, args: EksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:EksCluster", name, {}, opts);
@@ -193,7 +208,7 @@ export class EksCluster extends pulumi.ComponentResource {
         const eksSecurityGroupId = control.apply((c) => c.vpcConfig.clusterSecurityGroupId);
         // Changes only when the cluster is replaced: keeps the Kubernetes provider stable otherwise.
         const identity = control.apply((c) => pulumi.interpolate`${c.arn}@${c.createdAt}`);
-        this.kubeconfig = pulumi.secret(this.eks.kubeconfigJson);
+        const kubeconfig = pulumi.secret(this.eks.kubeconfigJson);
 
         // ---- nodes -----------------------------------------------------------------------------------
         // Nodes carry the security group EKS made (node ↔ own control plane, load-balancer rules the
@@ -225,7 +240,7 @@ export class EksCluster extends pulumi.ComponentResource {
             },
             // The role's permissions must exist while nodes join and outlive them on destroy.
             // Nodes need their egress (routes, NAT) to join.
-            { parent: this, dependsOn: [...nodePolicies, ...(args.networkDependencies ?? [])], ignoreChanges: ["scalingConfig.desiredSize"] },
+            { parent: this, dependsOn: waitFor(args.networkDependencies, ...nodePolicies), ignoreChanges: ["scalingConfig.desiredSize"] },
         );
 
         // @pulumi/eks leaves CoreDNS self-managed when it makes no node group; manage it once nodes exist.
@@ -241,28 +256,23 @@ export class EksCluster extends pulumi.ComponentResource {
         );
 
         // ---- the mesh's view -------------------------------------------------------------------------
-        // The Load Balancer Controller needs the Cluster's provider, and the Cluster must list the
-        // controller among what its resources wait for: hand it a promise kept once the controller exists.
-        let controllerReady!: (r: pulumi.Resource) => void;
-        const controllerReleased = new Promise<pulumi.Resource>((resolve) => (controllerReady = resolve));
-        this.cluster = new Cluster(
+        const cluster = new Cluster(
             args.clusterName,
             {
                 clusterName: args.clusterName,
                 network: args.network,
                 ipFamily: args.ipFamily === "ipv6" ? "ipv6" : "ipv4",
-                kubeconfig: this.kubeconfig,
+                kubeconfig,
                 apiServerUrl: this.endpoint,
                 clusterIdentifier: identity,
                 gatewayServiceAnnotations: gatewayServiceAnnotations(args.ipFamily, args.gatewayLoadBalancerScheme),
-                readyDependencies: [this.nodeGroup, this.coreDns],
-                // Only gateway Services need the controller: they wait for it, and are deleted before it.
-                loadBalancerDependencies: [controllerReleased],
+                readyDependencies: [this.nodeGroup.urn, this.coreDns.urn],
             },
             { parent: this },
         );
 
-        this.loadBalancerController = new AwsLoadBalancerController(
+        // Not kept as a property: the component host cannot pass a component of this package between languages.
+        const loadBalancerController = new AwsLoadBalancerController(
             `${name}-lbc`,
             {
                 clusterName: this.nodeGroup.clusterName,
@@ -270,13 +280,18 @@ export class EksCluster extends pulumi.ComponentResource {
                 region: args.region,
                 partition: args.partition,
                 chartVersion: args.loadBalancerControllerChartVersion,
-                provider: this.cluster.provider,
-                dependsOn: [this.nodeGroup, this.coreDns, this.podIdentityAgent],
+                provider: cluster.provider,
+                readyDependencies: [this.nodeGroup.urn, this.coreDns.urn, this.podIdentityAgent.urn],
                 tags,
             },
             { parent: this },
         );
-        controllerReady(this.loadBalancerController.release);
+        this.loadBalancerControllerRelease = loadBalancerController.release;
+
+        Object.assign(this, meshClusterFields(cluster), {
+            // Only gateway Services need the controller: they wait for it, and are deleted before it.
+            loadBalancerDependencies: pulumi.output([loadBalancerController.release.urn]),
+        });
 
         this.registerOutputs({ endpoint: this.endpoint, kubeconfig: this.kubeconfig });
     }

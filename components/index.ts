@@ -4,8 +4,9 @@
  * `istio-multicluster/azure` (AzureNetwork, AksCluster) and `istio-multicluster/aws` (AwsNetwork, EksCluster,
  * AwsLoadBalancerController).
  */
-export { Cluster, ClusterArgs, kubeconfigServer } from "./cluster";
-export { MeshCA, MeshCAArgs, CACerts, ProvidedCA, ProvidedIntermediate, checkProvidedCA } from "./meshCA";
+export { Cluster, ClusterArgs, MeshClusterArgs, MeshClusterFields, meshClusterFields, kubeconfigServer } from "./cluster";
+export { waitFor, dependencyValues, DependencyValues } from "./dependencies";
+export { MeshCA, MeshCAArgs, MeshCAOptions, CACerts, ProvidedCA, ProvidedIntermediate, checkProvidedCA } from "./meshCA";
 export { IstioPrimary, IstioPrimaryArgs, istiodValues, baseValues } from "./istioPrimary";
 export { EastWestGateway, EastWestGatewayArgs, eastWestGatewayValues, crossNetworkGateway, gatewayExposureAnnotations } from "./eastWestGateway";
 export { RemoteSecret, RemoteSecretArgs, remoteKubeconfig } from "./remoteSecret";

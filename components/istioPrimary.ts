@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
 import { ISTIO_HELM_REPO, supportsValidationFailurePolicy } from "./istioVersion";
+import { waitFor } from "./dependencies";
 
 export const ISTIO_NAMESPACE = "istio-system";
 export const NETWORK_LABEL = "topology.istio.io/network";
@@ -20,8 +21,8 @@ export interface IstioPrimaryArgs {
     provider: k8s.Provider;
     /** Extra environment for istiod (`env` in the istiod chart). */
     istiodEnv?: Record<string, string>;
-    /** Resources the cluster is not usable before (node pools and the like). */
-    dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** What the cluster is not usable before (node pools and the like), as outputs of those resources (`urn`s). */
+    readyDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     /** Require mTLS for every workload in the cluster (a STRICT PeerAuthentication in istio-system). Default true. */
     strictMtls?: boolean;
 }
@@ -83,7 +84,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
         this.namespace = new k8s.core.v1.Namespace(
             `${name}-istio-system`,
             { metadata: { name: ISTIO_NAMESPACE, labels: { [NETWORK_LABEL]: args.network } } },
-            { parent: this, provider, dependsOn: args.dependsOn },
+            { parent: this, provider, dependsOn: waitFor(args.readyDependencies) },
         );
 
         // istiod reads `cacerts` once at start-up; without it, it silently mints its own root and
@@ -123,7 +124,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
         if (args.strictMtls ?? true) {
             // Needs the CRD (base) and, with validation failing closed, a running istiod.
             // Not kept as a property: the component host cannot express a CustomResource output.
-        new k8s.apiextensions.CustomResource(`${name}-mtls`, meshWideMtls("STRICT"), {
+            new k8s.apiextensions.CustomResource(`${name}-mtls`, meshWideMtls("STRICT"), {
                 parent: this,
                 provider,
                 dependsOn: [this.istiod],

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Cluster } from "./cluster";
-import { MeshCA, MeshCAArgs } from "./meshCA";
+import * as k8s from "@pulumi/kubernetes";
+import { MeshClusterArgs } from "./cluster";
+import { MeshCA, MeshCAOptions } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
 import { RemoteSecret } from "./remoteSecret";
@@ -12,9 +13,10 @@ import { RemoteSecret } from "./remoteSecret";
 export interface MeshArgs {
     meshId: string;
     istioVersion: string;
-    clusters: Cluster[];
+    /** The clusters: `Cluster`, `AksCluster` or `EksCluster` instances, or their fields from another language. */
+    clusters: MeshClusterArgs[];
     /** CA options: validity, root protection, or a CA you bring. */
-    ca?: Omit<MeshCAArgs, "clusterNames">;
+    ca?: MeshCAOptions;
     /** Mesh-wide STRICT mTLS in every cluster. Default true. */
     strictMtls?: boolean;
 }
@@ -43,10 +45,10 @@ export function assertUniqueNames(clusters: { clusterName: string }[]): void {
 }
 
 export class Mesh extends pulumi.ComponentResource {
-    public readonly ca: MeshCA;
-    public readonly primaries: Record<string, IstioPrimary>;
-    public readonly eastWestGateways: Record<string, EastWestGateway>;
-    public readonly remoteSecrets: RemoteSecret[];
+    // The CA, primaries, gateways and remote secrets are children, not properties: the component host cannot
+    // pass components of this package between languages. What others build on is exposed below.
+    /** Each cluster's istiod release, by cluster name: sidecar injection and validation work once it is ready. */
+    public readonly istiodReleases: Record<string, k8s.helm.v3.Release>;
     /** East-west gateway load-balancer address per cluster (empty on a single network). */
     public readonly eastWestGatewayAddresses: pulumi.Output<Record<string, string>>;
     public readonly rootCertPem: pulumi.Output<string>;
@@ -57,10 +59,10 @@ export class Mesh extends pulumi.ComponentResource {
         assertUniqueNames(args.clusters);
         const multiNetwork = networksOf(args.clusters).length > 1;
 
-        this.ca = new MeshCA(`${name}-ca`, { ...args.ca, clusterNames: args.clusters.map((c) => c.clusterName) }, { parent: this });
+        const ca = new MeshCA(`${name}-ca`, { ...args.ca, clusterNames: args.clusters.map((c) => c.clusterName) }, { parent: this });
 
-        this.primaries = {};
-        this.eastWestGateways = {};
+        const primaries: Record<string, IstioPrimary> = {};
+        const eastWestGateways: Record<string, EastWestGateway> = {};
         for (const cluster of args.clusters) {
             const primary = new IstioPrimary(
                 `${name}-${cluster.clusterName}`,
@@ -69,17 +71,17 @@ export class Mesh extends pulumi.ComponentResource {
                     network: cluster.network,
                     meshId: args.meshId,
                     istioVersion: args.istioVersion,
-                    caCerts: this.ca.clusterCerts[cluster.clusterName],
+                    caCerts: ca.clusterCerts[cluster.clusterName],
                     provider: cluster.provider,
-                    istiodEnv: istiodEnvFor(cluster.ipFamily),
-                    dependsOn: cluster.readyDependencies,
+                    istiodEnv: istiodEnvFor(cluster.ipFamily ?? "ipv4"),
+                    readyDependencies: cluster.readyDependencies,
                     strictMtls: args.strictMtls,
                 },
                 { parent: this },
             );
-            this.primaries[cluster.clusterName] = primary;
+            primaries[cluster.clusterName] = primary;
             if (multiNetwork) {
-                this.eastWestGateways[cluster.clusterName] = new EastWestGateway(
+                eastWestGateways[cluster.clusterName] = new EastWestGateway(
                     `${name}-${cluster.clusterName}-eastwest`,
                     {
                         network: cluster.network,
@@ -94,26 +96,26 @@ export class Mesh extends pulumi.ComponentResource {
             }
         }
 
-        this.remoteSecrets = orderedPairs(args.clusters).map(
-            ([source, target]) =>
-                new RemoteSecret(
-                    `${name}-${source.clusterName}-to-${target.clusterName}`,
-                    {
-                        sourceClusterName: source.clusterName,
-                        sourceProvider: source.provider,
-                        sourceApiServerUrl: source.apiServerUrl,
-                        targetClusterName: target.clusterName,
-                        targetProvider: target.provider,
-                        sourceDependsOn: [this.primaries[source.clusterName].base],
-                        targetDependsOn: [this.primaries[target.clusterName].namespace],
-                    },
-                    { parent: this },
-                ),
-        );
+        for (const [source, target] of orderedPairs(args.clusters)) {
+            new RemoteSecret(
+                `${name}-${source.clusterName}-to-${target.clusterName}`,
+                {
+                    sourceClusterName: source.clusterName,
+                    sourceProvider: source.provider,
+                    sourceApiServerUrl: source.apiServerUrl,
+                    targetClusterName: target.clusterName,
+                    targetProvider: target.provider,
+                    sourceDependsOn: [primaries[source.clusterName].base.urn],
+                    targetDependsOn: [primaries[target.clusterName].namespace.urn],
+                },
+                { parent: this },
+            );
+        }
 
-        this.rootCertPem = this.ca.rootCertPem;
+        this.istiodReleases = Object.fromEntries(Object.entries(primaries).map(([cluster, primary]) => [cluster, primary.istiod]));
+        this.rootCertPem = ca.rootCertPem;
         this.eastWestGatewayAddresses = pulumi
-            .all(Object.entries(this.eastWestGateways).map(([cluster, gw]) => gw.address.apply((a) => [cluster, a] as const)))
+            .all(Object.entries(eastWestGateways).map(([cluster, gw]) => gw.address.apply((a) => [cluster, a] as const)))
             .apply((entries) => Object.fromEntries(entries));
         this.registerOutputs({ rootCertPem: this.rootCertPem, eastWestGatewayAddresses: this.eastWestGatewayAddresses });
     }

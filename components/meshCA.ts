@@ -6,9 +6,13 @@ import * as tls from "@pulumi/tls";
  * The mesh's plug-in CA: one root, and one intermediate per cluster signed by it, following Istio's
  * tools/certs Makefile.selfsigned.mk profile as far as @pulumi/tls can express it (see `caProfile`).
  */
-export interface MeshCAArgs {
+export interface MeshCAArgs extends MeshCAOptions {
     /** Istio cluster names; one intermediate CA each. */
     clusterNames: string[];
+}
+
+/** How the mesh's CA is made: everything but the clusters (which `Mesh` knows). */
+export interface MeshCAOptions {
     /** Validity of root and intermediates, in hours. Default 3650 days, as Istio's Makefile. */
     validityHours?: number;
     /**

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import { waitFor } from "./dependencies";
 
 /**
  * The cross-cluster check built into `pulumi up`: one Kubernetes Job per check and cluster, run inside the
@@ -240,8 +241,8 @@ export interface MeshVerificationArgs {
     runId: string;
     /** Extra values whose change runs the checks again (e.g. istiod chart versions and Helm revisions). */
     triggers?: pulumi.Input<string>[];
-    /** What the checks must wait for: the mesh (every cluster) and the sample apps. */
-    waitFor: pulumi.Input<pulumi.Resource>[];
+    /** What the checks must wait for: the mesh (every cluster) and the sample apps, as outputs (`urn`s). */
+    dependencies: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 export interface VerificationResult {
@@ -280,7 +281,7 @@ export class MeshVerification extends pulumi.ComponentResource {
                 {
                     parent: this,
                     provider: c.provider,
-                    dependsOn: args.waitFor,
+                    dependsOn: waitFor(args.dependencies),
                     // The Job has a fixed name so its logs are easy to find: replace it in place.
                     deleteBeforeReplace: true,
                     customTimeouts: { create: `${timeoutMinutes}m`, update: `${timeoutMinutes}m` },

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { stringify } from "yaml";
 import { ISTIO_NAMESPACE } from "./istioPrimary";
+import { waitFor } from "./dependencies";
 
 export const READER_SERVICE_ACCOUNT = "istio-reader-service-account";
 
@@ -19,10 +20,10 @@ export interface RemoteSecretArgs {
     /** Istio cluster ID of the cluster whose istiod reads. */
     targetClusterName: string;
     targetProvider: k8s.Provider;
-    /** In the source: whatever creates the reader service account (Istio's `base` chart). */
-    sourceDependsOn?: pulumi.Input<pulumi.Resource>[];
-    /** In the target: whatever creates `istio-system`. */
-    targetDependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** In the source: whatever creates the reader service account (Istio's `base` chart), as outputs (`urn`s). */
+    sourceDependsOn?: pulumi.Input<pulumi.Input<string>[]>;
+    /** In the target: whatever creates `istio-system`, as outputs (`urn`s). */
+    targetDependsOn?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 export interface RemoteKubeconfigArgs {
@@ -80,7 +81,7 @@ export class RemoteSecret extends pulumi.ComponentResource {
                 type: "kubernetes.io/service-account-token",
             },
             // The provider waits until Kubernetes has filled in `data.token` and `data["ca.crt"]`.
-            { parent: this, provider: args.sourceProvider, dependsOn: args.sourceDependsOn, additionalSecretOutputs: ["data"] },
+            { parent: this, provider: args.sourceProvider, dependsOn: waitFor(args.sourceDependsOn), additionalSecretOutputs: ["data"] },
         );
 
         const kubeconfig = pulumi
@@ -101,7 +102,7 @@ export class RemoteSecret extends pulumi.ComponentResource {
                 type: "Opaque",
                 stringData: { [args.sourceClusterName]: pulumi.secret(kubeconfig) },
             },
-            { parent: this, provider: args.targetProvider, dependsOn: args.targetDependsOn },
+            { parent: this, provider: args.targetProvider, dependsOn: waitFor(args.targetDependsOn) },
         );
 
         this.registerOutputs({});

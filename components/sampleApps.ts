@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ISTIO_NAMESPACE, istioChart } from "./istioPrimary";
+import { waitFor } from "./dependencies";
 import {
     BOOKINFO_FRONT_SERVICES,
     BOOKINFO_NAMESPACE,
@@ -38,9 +39,9 @@ export interface SampleAppsCluster {
     clusterName: string;
     provider: k8s.Provider;
     /** The cluster's istiod release: injection and validation webhooks are ready once it is. */
-    istiod: pulumi.Resource;
-    /** What a LoadBalancer Service (the ingress gateway's) needs in this cluster. */
-    loadBalancerDependencies?: pulumi.Input<pulumi.Resource>[];
+    istiod: k8s.helm.v3.Release;
+    /** What a LoadBalancer Service (the ingress gateway's) needs in this cluster, as outputs (`urn`s). */
+    loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 export interface HelloworldArgs {
@@ -183,8 +184,6 @@ function suffix(m: Obj): string {
 }
 
 export class SampleApps extends pulumi.ComponentResource {
-    /** Every declared object, by cluster then by `<namespace>-<kind>-<name>`. */
-    public readonly objects: Record<string, Record<string, pulumi.CustomResource>>;
     /** Istio's ingress gateway in the Bookinfo front cluster. */
     public readonly ingressGateway?: k8s.helm.v3.Release;
     /** `http://<ingress address>/productpage`, or "" without Bookinfo or a load balancer. */
@@ -198,7 +197,6 @@ export class SampleApps extends pulumi.ComponentResource {
         const byName = new Map(args.clusters.map((c) => [c.clusterName, c]));
         const plan = planSampleObjects(args);
 
-        this.objects = {};
         const namespaces = new Map<string, pulumi.Resource>();
         for (const { clusterName, manifest } of plan) {
             const cluster = byName.get(clusterName)!;
@@ -211,25 +209,23 @@ export class SampleApps extends pulumi.ComponentResource {
             if (ns) dependsOn.push(ns);
             const o: pulumi.CustomResourceOptions = { parent: this, provider, dependsOn };
             const { apiVersion, kind, ...rest } = manifest;
-            let resource: pulumi.CustomResource;
+            // The objects are not kept as properties: the component host cannot express a map of resources.
             switch (kind) {
                 case "Namespace":
-                    resource = new k8s.core.v1.Namespace(resourceName, rest, o);
-                    namespaces.set(`${clusterName}/${manifest.metadata.name}`, resource);
+                    namespaces.set(`${clusterName}/${manifest.metadata.name}`, new k8s.core.v1.Namespace(resourceName, rest, o));
                     break;
                 case "Service":
-                    resource = new k8s.core.v1.Service(resourceName, rest, o);
+                    new k8s.core.v1.Service(resourceName, rest, o);
                     break;
                 case "ServiceAccount":
-                    resource = new k8s.core.v1.ServiceAccount(resourceName, rest, o);
+                    new k8s.core.v1.ServiceAccount(resourceName, rest, o);
                     break;
                 case "Deployment":
-                    resource = new k8s.apps.v1.Deployment(resourceName, rest as k8s.apps.v1.DeploymentArgs, o);
+                    new k8s.apps.v1.Deployment(resourceName, rest as k8s.apps.v1.DeploymentArgs, o);
                     break;
                 default:
-                    resource = new k8s.apiextensions.CustomResource(resourceName, { apiVersion, kind, ...rest }, o);
+                    new k8s.apiextensions.CustomResource(resourceName, { apiVersion, kind, ...rest }, o);
             }
-            (this.objects[clusterName] ??= {})[suffix(manifest)] = resource;
         }
 
         if (args.bookinfo) {
@@ -243,7 +239,7 @@ export class SampleApps extends pulumi.ComponentResource {
                     values: ingressGatewayValues(args.bookinfo.ingressServiceType, args.bookinfo.ingressServiceAnnotations),
                 },
                 // Its pods use `image: auto`, which istiod's injection webhook fills in.
-                { parent: this, provider: front.provider, dependsOn: [front.istiod, ...(front.loadBalancerDependencies ?? [])] },
+                { parent: this, provider: front.provider, dependsOn: waitFor(front.istiod, front.loadBalancerDependencies) },
             );
             if (args.bookinfo.ingressServiceType === "LoadBalancer") {
                 const service = k8s.core.v1.Service.get(

@@ -213,14 +213,14 @@ function buildAws(settings: AwsSettings): PlatformClusters {
     );
 
     return {
-        clusters: eksClusters.map((e) => e.cluster),
+        clusters: eksClusters,
         // Kubeconfigs (secret) and API server URLs per cluster are already stack outputs of every platform;
         // kept out of here so that this object is not secret as a whole.
         platformOutputs: {
             vpcId: network.vpcId,
             region,
             eksClusterNames: pulumi.output(eksClusters.map((e) => e.eks.eksCluster.apply((c) => c.name))),
-            apiEndpoints: pulumi.output(Object.fromEntries(eksClusters.map((e) => [e.cluster.clusterName, e.endpoint]))),
+            apiEndpoints: pulumi.output(Object.fromEntries(eksClusters.map((e) => [e.clusterName, e.endpoint]))),
         },
     };
 }

@@ -349,7 +349,7 @@ function buildAzure(settings: AzureSettings): PlatformClusters {
     const platformOutputs: Record<string, pulumi.Output<unknown>> = {
         resourceGroupName: net.resourceGroupName,
         virtualNetworkName: net.virtualNetwork.name,
-        aksClusterNames: pulumi.output(Object.fromEntries(aksClusters.map((a) => [a.cluster.clusterName, a.aksName]))),
+        aksClusterNames: pulumi.output(Object.fromEntries(aksClusters.map((a) => [a.clusterName, a.aksName]))),
     };
     if (restrictApiServer) {
         platformOutputs.egressIps = pulumi.output(Object.fromEntries(Object.entries(net.egressIps).map(([k, ip]) => [k, ip.ipAddress])));
@@ -367,7 +367,7 @@ function buildAzure(settings: AzureSettings): PlatformClusters {
             tags,
         });
         for (const aks of aksClusters) {
-            new authorization.RoleAssignment(`acr-pull-${aks.cluster.clusterName}`, {
+            new authorization.RoleAssignment(`acr-pull-${aks.clusterName}`, {
                 principalId: aks.kubeletObjectId,
                 principalType: authorization.PrincipalType.ServicePrincipal,
                 roleDefinitionId: roleDefinitionId(subscriptionId, BUILT_IN_ROLES.acrPull),
@@ -378,7 +378,7 @@ function buildAzure(settings: AzureSettings): PlatformClusters {
     }
 
     return {
-        clusters: aksClusters.map((a) => a.cluster),
+        clusters: aksClusters,
         platformOutputs,
     };
 }

@@ -3,7 +3,7 @@
  * and only then is anything declared, so bad input never leaves a half-built stack.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Cluster } from "../components/cluster";
+import { MeshClusterFields } from "../components/cluster";
 import { Mesh } from "../components/mesh";
 import { checkCrossSettings, rawSettings, readPlatform, Platform as PlatformName } from "./config";
 import { existingPlatform } from "./existing";
@@ -13,7 +13,7 @@ import { Platform, PlatformSettings } from "./platform";
 import { deploySamples, planSamples, SampleOutputs } from "./samples";
 
 export interface Deployment {
-    clusters: Cluster[];
+    clusters: MeshClusterFields[];
     mesh: Mesh;
     platformOutputs: Record<string, pulumi.Output<unknown>>;
     sampleOutputs: SampleOutputs;

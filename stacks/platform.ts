@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Cluster } from "../components/cluster";
+import { MeshClusterFields } from "../components/cluster";
 import { CASettings } from "./config";
 
 /** The settings every platform validates (its own come on top). */
@@ -14,7 +14,8 @@ export interface PlatformSettings {
 
 /** What a platform declares: the clusters the mesh goes on, and its own stack outputs. */
 export interface PlatformClusters {
-    clusters: Cluster[];
+    /** `Cluster`s, or components that end in one (AksCluster, EksCluster). */
+    clusters: MeshClusterFields[];
     /** Platform-specific stack outputs (resource group, VPC id, …). */
     platformOutputs: Record<string, pulumi.Output<unknown>>;
 }

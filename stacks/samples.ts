@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { Cluster } from "../components/cluster";
+import { MeshClusterArgs } from "../components/cluster";
 import { Mesh } from "../components/mesh";
 import { SampleApps } from "../components/sampleApps";
 import { MeshVerification, VerificationCheck, VerificationTiming } from "../components/meshVerification";
@@ -296,7 +296,7 @@ export function planSamples(settings: unknown, clusterNames: string[]): SamplesP
  *
  * `istioVersion` pins the ingress gateway chart.
  */
-export function deploySamples(plan: SamplesPlan, mesh: Mesh, clusters: Cluster[], istioVersion: string): SampleOutputs {
+export function deploySamples(plan: SamplesPlan, mesh: Mesh, clusters: MeshClusterArgs[], istioVersion: string): SampleOutputs {
     const clusterNames = clusters.map((c) => c.clusterName);
     if (!plan.enabled || (!plan.helloworld && !plan.bookinfo)) return {};
 
@@ -305,7 +305,7 @@ export function deploySamples(plan: SamplesPlan, mesh: Mesh, clusters: Cluster[]
         clusters: clusters.map((c) => ({
             clusterName: c.clusterName,
             provider: c.provider,
-            istiod: mesh.primaries[c.clusterName].istiod,
+            istiod: mesh.istiodReleases[c.clusterName],
             loadBalancerDependencies: c.loadBalancerDependencies,
         })),
         istioVersion: version,
@@ -333,9 +333,9 @@ export function deploySamples(plan: SamplesPlan, mesh: Mesh, clusters: Cluster[]
             runId: plan.verification.runId,
             // A new istiod (chart version or Helm revision) runs the checks again.
             triggers: clusterNames.map((c) =>
-                mesh.primaries[c].istiod.status.apply((s) => `${c}:${s?.version ?? ""}/${s?.revision ?? ""}`),
+                mesh.istiodReleases[c].status.apply((s) => `${c}:${s?.version ?? ""}/${s?.revision ?? ""}`),
             ),
-            waitFor: [mesh, apps],
+            dependencies: [mesh.urn, apps.urn],
         });
         outputs.verification = verification.results;
     }
