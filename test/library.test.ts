@@ -12,6 +12,9 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))
 test("package metadata: exports with types, only what a library needs as dependencies", () => {
     expect(pkg.exports["."]).toEqual({ types: "./dist/components/index.d.ts", default: "./dist/components/index.js" });
     expect(Object.keys(pkg.exports).sort()).toEqual([".", "./aws", "./azure"]);
+    // Installed from git or a path, npm runs `prepare`: the build must happen there (dist/ is not committed).
+    expect(pkg.scripts.prepare).toBe("npm run build");
+    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json");
     expect(Object.keys(pkg.dependencies).sort()).toEqual(["@pulumi/kubernetes", "@pulumi/pulumi", "@pulumi/tls", "yaml", "zod"]);
     // Cloud SDKs are needed only by the cloud components: optional peers.
     for (const cloud of ["@pulumi/azure-native", "@pulumi/aws", "@pulumi/eks"]) expect(pkg.peerDependenciesMeta[cloud]).toEqual({ optional: true });
