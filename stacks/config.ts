@@ -70,26 +70,31 @@ export const existingClusterSchema = z
         error: "set exactly one of kubeconfigPath and kubeconfig",
     });
 
-const unique = <T>(items: T[], key: (item: T) => string) => {
+/** Names given more than once, among entries that have a string `name` (others are reported elsewhere). */
+export function duplicateNames(items: unknown[]): string[] {
     const seen = new Set<string>();
     const dupes = new Set<string>();
     for (const item of items) {
-        const k = key(item);
-        (seen.has(k) ? dupes : seen).add(k);
+        const name = (item as { name?: unknown } | null)?.name;
+        if (typeof name === "string") (seen.has(name) ? dupes : seen).add(name);
     }
     return [...dupes];
-};
+}
 
 /** A list of clusters with unique names; `entry` is the platform's cluster schema. */
 export const clusterList = <T extends z.ZodType<{ name: string; network: string }>>(entry: T) =>
     z
         .array(entry, { error: "must be a list of clusters" })
         .min(1, { error: "must list at least one cluster" })
-        .superRefine((clusters, ctx) => {
-            for (const name of unique(clusters, (c) => c.name)) {
-                ctx.addIssue({ code: "custom", message: `cluster name "${name}" is used more than once; names must be unique (they are Istio cluster IDs)` });
-            }
-        });
+        .superRefine(
+            (clusters, ctx) => {
+                for (const name of duplicateNames(clusters)) {
+                    ctx.addIssue({ code: "custom", message: `cluster name "${name}" is used more than once; names must be unique (they are Istio cluster IDs)` });
+                }
+            },
+            // Also when some entries have other problems, so that every problem is reported in one run.
+            { when: (payload) => Array.isArray(payload.value) },
+        );
 
 const pemText = (what: string) => z.string({ error: `must be ${what} as PEM text` }).min(1, { error: `must be ${what} as PEM text` });
 

@@ -43,6 +43,13 @@ describe("bad input", () => {
         expect(msg).toMatch(/istio-multicluster:clusters: cluster name "c1" is used more than once/);
     });
 
+    test("cluster name used twice is reported together with the other entries' problems", async () => {
+        const msg = await failure({ platform: "existing", meshId: "mesh1", clusters: [cluster("c1"), cluster("c1", "net work!"), cluster("c3", "network1", { context: "" })] });
+        expect(msg).toMatch(/clusters\[1\]\.network: must be a Kubernetes label value/);
+        expect(msg).toMatch(/clusters\[2\]\.context/);
+        expect(msg).toMatch(/istio-multicluster:clusters: cluster name "c1" is used more than once/);
+    });
+
     test("network name that is not a valid label value", async () => {
         const msg = await failure({ platform: "existing", meshId: "mesh1", clusters: [cluster("c1", "net work!")] });
         expect(msg).toMatch(/clusters\[0\]\.network: must be a Kubernetes label value/);
