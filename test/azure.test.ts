@@ -305,6 +305,25 @@ describe("azure stack from Pulumi.azure.yaml", () => {
         expect(one(azure, (r) => r.type === T.vnet, "vnet").ignoreChanges).toEqual(["subnets"]);
     });
 
+    test("what AKS cannot change on a running cluster makes the preview say replace, not a failing update", () => {
+        for (const aks of run.resources.filter((r) => r.type === T.aks)) {
+            expect([...aks.replaceOnChanges].sort()).toEqual(
+                [
+                    "agentPoolProfiles[*].vmSize",
+                    "agentPoolProfiles[*].vnetSubnetID",
+                    "networkProfile.dnsServiceIP",
+                    "networkProfile.networkPlugin",
+                    "networkProfile.networkPluginMode",
+                    "networkProfile.podCidr",
+                    "networkProfile.serviceCidr",
+                ].sort(),
+            );
+            // Auto-named, so the replacement is created before the old cluster goes.
+            expect(aks.deleteBeforeReplace).toBe(false);
+            expect(aks.inputs.resourceName).toBeUndefined();
+        }
+    });
+
     test("a container registry (alphanumeric, per-stack name) the kubelet identities may pull from", () => {
         const registry = one(run.resources, (r) => r.type === T.registry, "registry");
         expect(registry.inputs).toMatchObject({ resourceGroupName: RESOURCE_GROUP, location: LOCATION, sku: { name: "Basic" }, adminUserEnabled: false });

@@ -26,6 +26,9 @@ export interface Declared {
     read: boolean;
     protect: boolean;
     ignoreChanges: string[];
+    /** Property paths whose change replaces the resource instead of updating it. */
+    replaceOnChanges: string[];
+    deleteBeforeReplace: boolean;
 }
 
 export interface RunResult {
@@ -92,6 +95,8 @@ async function setUp(config: Record<string, unknown>, options: MockOptions, prev
             read,
             protect: read ? false : Boolean(req.getProtect?.()),
             ignoreChanges: read ? [] : req.getIgnorechangesList?.() ?? [],
+            replaceOnChanges: read ? [] : req.getReplaceonchangesList?.() ?? [],
+            deleteBeforeReplace: read ? false : Boolean(req.getDeletebeforereplace?.()),
         });
         return declared[declared.length - 1];
     };
@@ -199,4 +204,23 @@ export const providerUrn = (r: Declared) => r.provider.split("::").slice(0, -1).
 export function kubernetesObject(r: Declared): Record<string, any> {
     const [, groupVersion, kind] = r.type.split(":");
     return { apiVersion: groupVersion.replace(/^core\//, ""), kind, ...plain(r.inputs) };
+}
+
+/** A plain object as if the program had declared it (nothing else set), for checks that take a `Declared`. */
+export function asDeclared(type: string, name: string, inputs: Record<string, any>): Declared {
+    return {
+        urn: `urn:${type}::${name}`,
+        type,
+        name,
+        inputs,
+        provider: "",
+        parent: "",
+        dependencies: [],
+        custom: true,
+        read: false,
+        protect: false,
+        ignoreChanges: [],
+        replaceOnChanges: [],
+        deleteBeforeReplace: false,
+    };
 }

@@ -2,7 +2,7 @@
  * The mesh core on existing clusters: three clusters on two networks, and two on one.
  */
 import { parse } from "yaml";
-import { Declared, RunResult, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "./harness";
+import { Declared, RunResult, asDeclared, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "./harness";
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "./fixtures";
 import { directKubernetesObjects, validateObject } from "./schemas";
 import { GATEWAY_SCHEMA_TOP_LEVEL, unreadPaths } from "./chartValues";
@@ -223,9 +223,7 @@ test("the chart-values check itself catches a misspelt key", () => {
 });
 
 test("the schema check itself rejects a malformed object and an unknown kind", () => {
-    const declared = (type: string, inputs: Record<string, unknown>): Declared => ({
-        urn: "u", type, name: "bad", inputs, provider: "p::id", parent: "", dependencies: [], custom: true, read: false, protect: false, ignoreChanges: [],
-    });
+    const declared = (type: string, inputs: Record<string, unknown>): Declared => asDeclared(type, "bad", inputs);
     expect(() =>
         validateObject(declared(GATEWAY, { metadata: { name: "g" }, spec: { servers: [{ port: { number: "15443", name: "tls", protocol: "TLS" }, hosts: ["*.local"] }] } })),
     ).toThrow(/Gateway bad does not match its schema/);

@@ -3,7 +3,7 @@
  * cluster-local routing content; the DNS-only Service stubs; pinned images; the ingress gateway chart;
  * schema validity of every object; and the samples settings with their cross-checks against the topology.
  */
-import { Declared, RunResult, dependsOn, kubernetesObject, one, providerUrn, runProgram, runProgramExpectingError } from "./harness";
+import { Declared, RunResult, asDeclared, dependsOn, kubernetesObject, one, providerUrn, runProgram, runProgramExpectingError } from "./harness";
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK, ClusterSpec } from "./fixtures";
 import { directKubernetesObjects, validateObject, SCHEMAS } from "./schemas";
 import { CHART_PATHS, GATEWAY_SCHEMA_TOP_LEVEL, leafPaths } from "./chartValues";
@@ -361,29 +361,17 @@ describe("cluster-local routing (the AKS seed's step 11)", () => {
     });
 
     test("pure builders validate against Istio's schemas", () => {
-        validateObject(asDeclared(clusterLocalDestinationRule(["a", "b", "c"])));
-        validateObject(asDeclared(clusterLocalVirtualService(["a", "b", "c"])));
+        validateObject(manifestAsDeclared(clusterLocalDestinationRule(["a", "b", "c"])));
+        validateObject(manifestAsDeclared(clusterLocalVirtualService(["a", "b", "c"])));
     });
 });
 
 /** Wraps a plain manifest as if it had been declared, for validateObject. */
-function asDeclared(o: Record<string, any>): Declared {
+function manifestAsDeclared(o: Record<string, any>): Declared {
     const [group, version] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : ["core", o.apiVersion];
     const { apiVersion, kind, ...inputs } = o;
     void apiVersion;
-    return {
-        urn: `urn:${kind}`,
-        type: `kubernetes:${group}/${version}:${kind}`,
-        name: o.metadata.name,
-        inputs,
-        provider: "",
-        parent: "",
-        dependencies: [],
-        custom: true,
-        read: false,
-        protect: false,
-        ignoreChanges: [],
-    };
+    return asDeclared(`kubernetes:${group}/${version}:${kind}`, o.metadata.name, inputs);
 }
 
 describe("pure manifest plan", () => {
@@ -398,7 +386,7 @@ describe("pure manifest plan", () => {
     test.each([1, 2, 3, 5])("%i clusters: every planned object matches its schema and every image is pinned", (n) => {
         const plan = planSampleObjects(args(n));
         for (const { manifest } of plan) {
-            const d = asDeclared(manifest);
+            const d = manifestAsDeclared(manifest);
             expect(SCHEMAS[d.type]).toBeDefined();
             validateObject(d);
             for (const c of manifest.spec?.template?.spec?.containers ?? []) expect(isPinnedImage(c.image)).toBe(true);
@@ -416,7 +404,7 @@ describe("pure manifest plan", () => {
     test("the schema check has teeth: a wrong type fails", () => {
         const dr = clusterLocalDestinationRule(["a"]);
         dr.spec.subsets[0].labels = "not-a-map";
-        expect(() => validateObject(asDeclared(dr))).toThrow(/does not match/);
+        expect(() => validateObject(manifestAsDeclared(dr))).toThrow(/does not match/);
     });
 });
 

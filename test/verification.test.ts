@@ -7,7 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Declared, RunResult, dependsOn, kubernetesObject, one, providerUrn, runProgram } from "./harness";
+import { Declared, RunResult, asDeclared, dependsOn, kubernetesObject, one, providerUrn, runProgram } from "./harness";
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "./fixtures";
 import { validateObject } from "./schemas";
 import { VERIFY_SCRIPT, jobDeadlineSeconds, verificationJob, TRIGGER_ANNOTATION } from "../components/meshVerification";
@@ -303,6 +303,11 @@ describe("verification Jobs, two clusters (default settings)", () => {
         }
     });
 
+    test("a Job keeps its fixed name: it is deleted before it is replaced, and nothing else in the stack is", () => {
+        for (const job of jobs(run.resources)) expect(job.deleteBeforeReplace).toBe(true);
+        expect(run.resources.filter((r) => r.deleteBeforeReplace && r.type !== JOB)).toEqual([]);
+    });
+
     test("the Job runs the script in the client image, once, with a native sidecar and a bounded deadline", () => {
         for (const job of jobs(run.resources)) {
             validateObject(job);
@@ -419,5 +424,5 @@ test("the pure Job builder validates against the Kubernetes schema", () => {
     });
     const { apiVersion, kind, ...inputs } = job;
     expect([apiVersion, kind]).toEqual(["batch/v1", "Job"]);
-    validateObject({ urn: "u", type: JOB, name: "j", inputs, provider: "", parent: "", dependencies: [], custom: true, read: false, protect: false, ignoreChanges: [] });
+    validateObject(asDeclared(JOB, "j", inputs));
 });
