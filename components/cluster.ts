@@ -67,7 +67,7 @@ export interface MeshClusterArgs {
     loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
-const IP_FAMILIES = ["ipv4", "ipv6"];
+export const IP_FAMILIES = ["ipv4", "ipv6"];
 
 export class Cluster extends pulumi.ComponentResource implements MeshClusterArgs {
     public readonly clusterName: string;

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { MeshClusterArgs } from "./cluster";
+import { IP_FAMILIES, MeshClusterArgs } from "./cluster";
 import { MeshCA, MeshCAOptions } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
@@ -38,10 +38,22 @@ export function orderedPairs<T>(items: T[]): [T, T][] {
     return items.flatMap((source) => items.filter((target) => target !== source).map((target) => [source, target] as [T, T]));
 }
 
-export function assertUniqueNames(clusters: { clusterName: string }[]): void {
+/**
+ * Checks what a `Cluster` would have checked, since from another language the clusters arrive as plain
+ * objects: names present and unique, networks present, a known IP family.
+ */
+export function checkMeshClusters(clusters: Pick<MeshClusterArgs, "clusterName" | "network" | "ipFamily">[]): void {
+    if (clusters.length === 0) throw new Error("Mesh needs at least one cluster");
+    const problems: string[] = [];
     const names = clusters.map((c) => c.clusterName);
-    const dupe = names.find((n, i) => names.indexOf(n) !== i);
-    if (dupe !== undefined) throw new Error(`Mesh: cluster name "${dupe}" is used twice; Istio cluster IDs must be unique`);
+    clusters.forEach((c, i) => {
+        if (!c.clusterName) problems.push(`clusters[${i}].clusterName is empty`);
+        if (!c.network) problems.push(`clusters[${i}].network is empty`);
+        if (c.ipFamily !== undefined && !IP_FAMILIES.includes(c.ipFamily)) problems.push(`clusters[${i}].ipFamily must be ipv4 or ipv6, got "${c.ipFamily}"`);
+    });
+    const dupe = names.find((n, i) => n && names.indexOf(n) !== i);
+    if (dupe !== undefined) problems.push(`cluster name "${dupe}" is used twice; Istio cluster IDs must be unique`);
+    if (problems.length > 0) throw new Error(`Mesh: ${problems.join("; ")}`);
 }
 
 export class Mesh extends pulumi.ComponentResource {
@@ -55,8 +67,7 @@ export class Mesh extends pulumi.ComponentResource {
 
     constructor(name: string, args: MeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:Mesh", name, {}, opts);
-        if (args.clusters.length === 0) throw new Error("Mesh needs at least one cluster");
-        assertUniqueNames(args.clusters);
+        checkMeshClusters(args.clusters);
         const multiNetwork = networksOf(args.clusters).length > 1;
 
         const ca = new MeshCA(`${name}-ca`, { ...args.ca, clusterNames: args.clusters.map((c) => c.clusterName) }, { parent: this });

@@ -6,6 +6,7 @@ import { Declared, RunResult, asDeclared, dependsOn, isSecret, ofType, one, plai
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "./fixtures";
 import { directKubernetesObjects, validateObject } from "./schemas";
 import { GATEWAY_SCHEMA_TOP_LEVEL, unreadPaths } from "./chartValues";
+import { checkMeshClusters } from "../components/mesh";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const SECRET = "kubernetes:core/v1:Secret";
@@ -229,4 +230,13 @@ test("the schema check itself rejects a malformed object and an unknown kind", (
     ).toThrow(/Gateway bad does not match its schema/);
     expect(() => validateObject(declared(SECRET, { metadata: { name: "s" }, data: { token: 42 } }))).toThrow(/does not match/);
     expect(() => validateObject(declared("kubernetes:example.com/v1:Widget", { metadata: { name: "w" } }))).toThrow(/no schema registered/);
+});
+
+test("Mesh checks clusters that arrive as plain objects (from other languages) as a Cluster would", () => {
+    const c = (clusterName: string, network = "n1", ipFamily?: string) => ({ clusterName, network, ipFamily });
+    expect(() => checkMeshClusters([c("a"), c("b", "n2", "ipv6")])).not.toThrow();
+    expect(() => checkMeshClusters([])).toThrow("Mesh needs at least one cluster");
+    expect(() => checkMeshClusters([c("a"), c("a", "n2"), c("", ""), c("d", "n1", "IPv6")])).toThrow(
+        'Mesh: clusters[2].clusterName is empty; clusters[2].network is empty; clusters[3].ipFamily must be ipv4 or ipv6, got "IPv6"; cluster name "a" is used twice; Istio cluster IDs must be unique',
+    );
 });
