@@ -10,8 +10,7 @@ export type DependencyValues = pulumi.Input<pulumi.Input<string>[]> | undefined;
 
 /** A `dependsOn` that waits for these resources and for every resource the given values came from. */
 export function waitFor(...dependencies: (DependencyValues | pulumi.Resource)[]): pulumi.Output<pulumi.Resource[]> {
-    const values = dependencies.map((d) => (pulumi.Resource.isInstance(d) ? [d.urn] : d ?? []));
-    return pulumi.output(values).apply(() => []);
+    return dependencyValues(...dependencies.map((d) => (pulumi.Resource.isInstance(d) ? [d.urn] : d))).apply(() => []);
 }
 
 /** The values to wait for as one output list, for components that pass their dependencies on. */

@@ -33,12 +33,17 @@ const REFERENCED_PACKAGES = ["kubernetes", "tls", "aws", "eks", "azure-native"];
 
 type Schema = { resources: Record<string, any>; types: Record<string, any>; dependencies: { name: string }[] };
 
-/** What the plugin host does at start-up, short of serving gRPC: load `main`, find components, make the schema. */
-async function hostSchema(): Promise<{ components: string[]; schema: Schema }> {
+/** What the plugin host does at start-up: load `main`, find its components, serve them (loaded when called). */
+function componentProvider(): { provider: any; components: string[] } {
     const { ComponentProvider, getPulumiComponents } = require("@pulumi/pulumi/provider/experimental/provider");
     const components = getPulumiComponents(require(path.join(root, pkg.main)));
-    const provider = new ComponentProvider({ dirname: root, name: pkg.name, components });
-    return { components: components.map((c: Function) => c.name), schema: JSON.parse(await provider.getSchema()) };
+    return { provider: new ComponentProvider({ dirname: root, name: pkg.name, components }), components: components.map((c: Function) => c.name) };
+}
+
+/** The host's start-up, short of serving gRPC: the components it found and the schema it makes of them. */
+async function hostSchema(): Promise<{ components: string[]; schema: Schema }> {
+    const { provider, components } = componentProvider();
+    return { components, schema: JSON.parse(await provider.getSchema()) };
 }
 
 /** Names of the interfaces and enums this package declares: the only object types its schema may define. */
@@ -130,8 +135,7 @@ describe("the checks fail on what the host cannot serve", () => {
 test("a Mesh constructed through the component provider, as from another language, waits for the dependency values it is given", async () => {
     const run = await runComponents(async () => {
         const k8s = require("@pulumi/kubernetes");
-        const { ComponentProvider, getPulumiComponents } = require("@pulumi/pulumi/provider/experimental/provider");
-        const provider = new ComponentProvider({ dirname: root, name: pkg.name, components: getPulumiComponents(require(path.join(root, pkg.main))) });
+        const { provider } = componentProvider();
         // Stand-ins for what a cluster's platform makes first (a node pool) and what load balancers need.
         const nodePool = new k8s.core.v1.ConfigMap("node-pool", { metadata: { name: "node-pool" } });
         const lbPermission = new k8s.core.v1.ConfigMap("lb-permission", { metadata: { name: "lb-permission" } });
