@@ -67,7 +67,12 @@ export interface MeshClusterArgs {
     loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
-export const IP_FAMILIES = ["ipv4", "ipv6"];
+const IP_FAMILIES = ["ipv4", "ipv6"];
+
+/** What is wrong with an IP family setting ("ipFamily must be …"), or undefined when it is fine. */
+export function ipFamilyProblem(ipFamily: string | undefined): string | undefined {
+    return ipFamily === undefined || IP_FAMILIES.includes(ipFamily) ? undefined : `ipFamily must be ipv4 or ipv6, got "${ipFamily}"`;
+}
 
 export class Cluster extends pulumi.ComponentResource implements MeshClusterArgs {
     public readonly clusterName: string;
@@ -87,7 +92,8 @@ export class Cluster extends pulumi.ComponentResource implements MeshClusterArgs
         this.clusterName = args.clusterName;
         this.network = args.network;
         this.ipFamily = args.ipFamily ?? "ipv4";
-        if (!IP_FAMILIES.includes(this.ipFamily)) throw new Error(`Cluster ${args.clusterName}: ipFamily must be ipv4 or ipv6, got "${this.ipFamily}"`);
+        const problem = ipFamilyProblem(this.ipFamily);
+        if (problem) throw new Error(`Cluster ${args.clusterName}: ${problem}`);
         this.readyDependencies = dependencyValues(args.readyDependencies);
         this.loadBalancerDependencies = dependencyValues(args.loadBalancerDependencies);
         this.kubeconfig = pulumi.secret(args.kubeconfig);

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { IP_FAMILIES, MeshClusterArgs } from "./cluster";
+import { ipFamilyProblem, MeshClusterArgs } from "./cluster";
 import { MeshCA, MeshCAOptions } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
@@ -49,7 +49,8 @@ export function checkMeshClusters(clusters: Pick<MeshClusterArgs, "clusterName" 
     clusters.forEach((c, i) => {
         if (!c.clusterName) problems.push(`clusters[${i}].clusterName is empty`);
         if (!c.network) problems.push(`clusters[${i}].network is empty`);
-        if (c.ipFamily !== undefined && !IP_FAMILIES.includes(c.ipFamily)) problems.push(`clusters[${i}].ipFamily must be ipv4 or ipv6, got "${c.ipFamily}"`);
+        const ipFamily = ipFamilyProblem(c.ipFamily);
+        if (ipFamily) problems.push(`clusters[${i}].${ipFamily}`);
     });
     const dupe = names.find((n, i) => n && names.indexOf(n) !== i);
     if (dupe !== undefined) problems.push(`cluster name "${dupe}" is used twice; Istio cluster IDs must be unique`);
