@@ -1,0 +1,259 @@
+/**
+ * The "istiod operator" of the bed. Under kwok, the istiod pod the chart creates is fake: nothing runs in it.
+ * This runs the real `pilot-discovery` of the same Istio version for each cluster, OUTSIDE the cluster, as
+ * the Deployment describes it:
+ *
+ * - it waits for the Secret `cacerts`, the Service `istiod` and the Deployment `istiod` in istio-system;
+ * - writes the cacerts files into a directory of its own and points `ROOT_CA_DIR` at it (istiod's plug-in CA
+ *   directory, pilot/pkg/bootstrap/istio_ca.go; default ./etc/cacerts, the Secret's mount in the pod);
+ * - takes the env of the Deployment's `discovery` container as the chart rendered it (CLUSTER_ID, REVISION,
+ *   INJECTION_WEBHOOK_CONFIG_NAME, …), resolving fieldRefs as the kubelet would;
+ * - starts pilot-discovery with `--kubeconfig` (the bed's admin kubeconfig, in place of the pod's service
+ *   account) and every listener on the Service's ClusterIP, which lies in the bed's 127.x Service range: the
+ *   API server (no aggregator routing) calls webhooks at ClusterIP:443, so `--httpsAddr <ClusterIP>:443`;
+ * - runs in an empty working directory, so the relative defaults (./etc/istio/config/mesh,
+ *   ./var/lib/istio/inject/config) are absent and istiod reads mesh config and injection template from the
+ *   ConfigMaps `istio` and `istio-sidecar-injector`, as in a cluster without those mounts;
+ * - restarts it when the Deployment's pod template changes (a Helm upgrade), with that template's version.
+ */
+import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import { Kube, isLoopbackHost, sleep } from "./kube";
+
+export const ISTIO_NS = "istio-system";
+
+export interface IstiodStart {
+    version: string;
+    clusterIP: string;
+    pid: number;
+    startedAt: number;
+    templateHash: string;
+}
+
+export interface IstiodOperatorOptions {
+    clusterName: string;
+    kube: Kube;
+    kubeconfigPath: string;
+    workDir: string;
+    /** The pilot-discovery binary for an Istio version, e.g. <cache>/istio-1.31.1/bin/pilot-discovery. */
+    binaryFor: (version: string) => string;
+    log?: (msg: string) => void;
+}
+
+/** Listener flags of pilot-discovery (pilot/cmd/pilot-discovery/app/cmd.go, pkg/ctrlz/options.go). */
+export const LISTENER_FLAGS = ["httpAddr", "httpsAddr", "grpcAddr", "secureGRPCAddr", "monitoringAddr", "ctrlz_address", "ctrlz_port"];
+
+export function listenerArgs(ip: string): string[] {
+    return [
+        `--httpAddr=${ip}:8080`,
+        `--httpsAddr=${ip}:443`,
+        `--grpcAddr=${ip}:15010`,
+        `--secureGRPCAddr=${ip}:15012`,
+        `--monitoringAddr=${ip}:15014`,
+        `--ctrlz_address=${ip}`,
+        "--ctrlz_port=9876",
+    ];
+}
+
+/** The Istio version of a Deployment's pilot image (`<hub>/pilot:1.31.1`). */
+export function imageVersion(image: string): string {
+    const m = /:(\d+\.\d+\.\d+)(?:-[A-Za-z0-9.]+)?(?:@.*)?$/.exec(image);
+    if (!m) throw new Error(`cannot tell the Istio version of image ${image}`);
+    return m[1];
+}
+
+/** The container's env as the kubelet would give it, with fieldRefs resolved for an out-of-cluster process. */
+export function resolveEnv(container: any, podSpec: any, podName: string, podIP: string): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const e of container.env ?? []) {
+        if (e.value !== undefined) env[e.name] = String(e.value);
+        else if (e.valueFrom?.fieldRef) {
+            const f = e.valueFrom.fieldRef.fieldPath as string;
+            const v: Record<string, string> = {
+                "metadata.name": podName,
+                "metadata.namespace": ISTIO_NS,
+                "spec.serviceAccountName": podSpec.serviceAccountName ?? "default",
+                "status.podIP": podIP,
+                "status.hostIP": podIP,
+                "spec.nodeName": "bed-node",
+            };
+            if (v[f] !== undefined) env[e.name] = v[f];
+        } else if (e.valueFrom?.resourceFieldRef) {
+            // GOMAXPROCS from limits.cpu: one core on this 2-core machine; GOMEMLIMIT left to Go.
+            if (e.name === "GOMAXPROCS") env[e.name] = "1";
+        }
+        // secretKeyRef/configMapKeyRef: the chart's default env has none.
+    }
+    return env;
+}
+
+/** The container args without listener flags (ours bind to the ClusterIP). */
+export function withoutListenerArgs(args: string[]): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < args.length; i++) {
+        const m = /^--?([A-Za-z_]+)(=.*)?$/.exec(args[i]);
+        if (m && LISTENER_FLAGS.includes(m[1])) {
+            if (m[2] === undefined) i++; // "--flag value"
+            continue;
+        }
+        out.push(args[i]);
+    }
+    return out;
+}
+
+export class IstiodOperator {
+    private proc?: ChildProcess;
+    private current?: IstiodStart;
+    private stopped = false;
+    private paused = false;
+    private loop?: Promise<void>;
+    public readonly starts: IstiodStart[] = [];
+    public lastError?: string;
+
+    constructor(private readonly o: IstiodOperatorOptions) {
+        fs.mkdirSync(o.workDir, { recursive: true });
+    }
+
+    get clusterIP(): string | undefined {
+        return this.current?.clusterIP;
+    }
+    get running(): IstiodStart | undefined {
+        return this.proc && this.proc.exitCode === null ? this.current : undefined;
+    }
+    get logFile(): string {
+        return path.join(this.o.workDir, "pilot-discovery.log");
+    }
+
+    start(): void {
+        this.loop = this.run();
+    }
+
+    private log(msg: string) {
+        (this.o.log ?? ((m: string) => process.stderr.write(m + "\n")))(`[istiod ${this.o.clusterName}] ${msg}`);
+    }
+
+    private async run(): Promise<void> {
+        while (!this.stopped) {
+            try {
+                await this.reconcile();
+                this.lastError = undefined;
+            } catch (e) {
+                this.lastError = (e as Error).message;
+            }
+            await sleep(500);
+        }
+    }
+
+    private async reconcile(): Promise<void> {
+        if (this.paused) return;
+        const k = this.o.kube;
+        const [secret, svc, dep] = await Promise.all([
+            k.getOrUndefined(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`),
+            k.getOrUndefined(`/api/v1/namespaces/${ISTIO_NS}/services/istiod`),
+            k.getOrUndefined(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istiod`),
+        ]);
+        if (!secret || !svc || !dep) {
+            if (this.proc) await this.kill("istiod objects gone");
+            return;
+        }
+        const clusterIP: string = svc.spec.clusterIP;
+        if (!isLoopbackHost(clusterIP)) throw new Error(`istiod ClusterIP ${clusterIP} is not in 127.0.0.0/8: refusing to bind`);
+        const caDir = path.join(this.o.workDir, "cacerts");
+        fs.mkdirSync(caDir, { recursive: true });
+        for (const [file, data] of Object.entries<string>(secret.data ?? {})) {
+            const target = path.join(caDir, file);
+            const content = Buffer.from(data, "base64");
+            if (!fs.existsSync(target) || !fs.readFileSync(target).equals(content)) fs.writeFileSync(target, content, { mode: 0o600 });
+        }
+        const template = dep.spec.template;
+        const templateHash = JSON.stringify({ template, clusterIP });
+        if (this.proc && this.proc.exitCode === null && this.current?.templateHash === templateHash) return;
+        if (this.proc && this.proc.exitCode !== null && this.current && Date.now() - this.current.startedAt < 5000) return; // crash-loop backoff
+        if (this.proc) await this.kill(this.proc.exitCode === null ? "pod template changed" : `exited with ${this.proc.exitCode}`);
+        this.spawn(template, clusterIP, caDir, templateHash);
+    }
+
+    private spawn(template: any, clusterIP: string, caDir: string, templateHash: string) {
+        const container = template.spec.containers.find((c: any) => c.name === "discovery") ?? template.spec.containers[0];
+        const version = imageVersion(container.image);
+        const binary = this.o.binaryFor(version);
+        if (!fs.existsSync(binary)) throw new Error(`no pilot-discovery for Istio ${version} at ${binary}`);
+        const podName = `istiod-bed-${this.o.clusterName}`;
+        const env: Record<string, string> = {
+            PATH: process.env.PATH ?? "/usr/bin:/bin",
+            HOME: this.o.workDir,
+            ...resolveEnv(container, template.spec, podName, clusterIP),
+            KUBECONFIG: this.o.kubeconfigPath,
+            ROOT_CA_DIR: caDir,
+        };
+        const cwd = path.join(this.o.workDir, `run-${version}`);
+        fs.rmSync(cwd, { recursive: true, force: true });
+        fs.mkdirSync(cwd, { recursive: true });
+        const args = [...withoutListenerArgs(container.args ?? ["discovery"]), `--kubeconfig=${this.o.kubeconfigPath}`, ...listenerArgs(clusterIP)];
+        if (env.CLUSTER_ID) args.push(`--clusterID=${env.CLUSTER_ID}`);
+        const out = fs.openSync(this.logFile, "a");
+        fs.writeSync(out, `\n==== ${new Date().toISOString()} start ${binary} ${args.join(" ")}\n==== env ${JSON.stringify(env)}\n`);
+        const proc = spawn(binary, args, { cwd, env, stdio: ["ignore", out, out] });
+        fs.closeSync(out);
+        this.proc = proc;
+        this.current = { version, clusterIP, pid: proc.pid ?? -1, startedAt: Date.now(), templateHash };
+        this.starts.push(this.current);
+        this.log(`started pilot-discovery ${version} pid ${proc.pid} on ${clusterIP}`);
+    }
+
+    private async kill(why: string): Promise<void> {
+        const p = this.proc;
+        this.proc = undefined;
+        if (!p) return;
+        if (p.exitCode === null && p.signalCode === null) {
+            this.log(`stopping pid ${p.pid}: ${why}`);
+            const exited = new Promise<void>((r) => p.once("exit", () => r()));
+            p.kill("SIGTERM");
+            const t = setTimeout(() => p.kill("SIGKILL"), 15_000);
+            await exited;
+            clearTimeout(t);
+        } else this.log(`pid ${p.pid} ${why}`);
+    }
+
+    /** Stops pilot-discovery and keeps it stopped until resume() (to show the webhooks fail closed). */
+    async pause(): Promise<void> {
+        this.paused = true;
+        await sleep(600); // let a running reconcile finish
+        await this.kill("paused by the test");
+    }
+
+    resume(): void {
+        this.paused = false;
+    }
+
+    async stop(): Promise<void> {
+        this.stopped = true;
+        await this.loop?.catch(() => undefined);
+        await this.kill("stop");
+    }
+
+    /** GET on istiod's HTTP debug port (ClusterIP:8080). */
+    async debug(pathAndQuery: string): Promise<any> {
+        const ip = this.running?.clusterIP;
+        if (!ip) throw new Error(`istiod of ${this.o.clusterName} is not running (${this.lastError ?? "no error"})`);
+        return new Promise((resolve, reject) => {
+            const req = http.get({ host: ip, port: 8080, path: pathAndQuery, timeout: 10_000 }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on("data", (c) => chunks.push(c));
+                res.on("end", () => {
+                    const text = Buffer.concat(chunks).toString("utf8");
+                    if ((res.statusCode ?? 0) >= 300) return reject(new Error(`${pathAndQuery}: ${res.statusCode} ${text.slice(0, 300)}`));
+                    try {
+                        resolve(JSON.parse(text));
+                    } catch {
+                        resolve(text);
+                    }
+                });
+            });
+            req.on("timeout", () => req.destroy(new Error(`${pathAndQuery}: timeout`)));
+            req.on("error", reject);
+        });
+    }
+}

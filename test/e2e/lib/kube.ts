@@ -1,0 +1,163 @@
+/**
+ * A small Kubernetes REST client for the end-to-end suite: reads objects back from the bed's real API servers.
+ * It speaks HTTPS with what a kubeconfig gives (CA data, client certificate or bearer token), and refuses any
+ * server outside 127.0.0.0/8 (the bed is loopback only).
+ */
+import * as fs from "fs";
+import * as https from "https";
+import { parse as parseYaml } from "yaml";
+
+export interface KubeCredentials {
+    server: string;
+    ca?: Buffer;
+    cert?: Buffer;
+    key?: Buffer;
+    token?: string;
+}
+
+interface KubeconfigDoc {
+    "current-context"?: string;
+    contexts?: { name: string; context: { cluster: string; user: string } }[];
+    clusters?: { name: string; cluster: { server: string; "certificate-authority-data"?: string; "certificate-authority"?: string } }[];
+    users?: { name: string; user: Record<string, string | undefined> }[];
+}
+
+const fromFileOrData = (data?: string, file?: string): Buffer | undefined =>
+    data ? Buffer.from(data, "base64") : file ? fs.readFileSync(file) : undefined;
+
+/** Credentials of a kubeconfig's current context. */
+export function credentialsFromKubeconfig(text: string): KubeCredentials {
+    const doc = parseYaml(text) as KubeconfigDoc;
+    const ctxName = doc["current-context"] ?? doc.contexts?.[0]?.name;
+    const ctx = doc.contexts?.find((c) => c.name === ctxName)?.context;
+    const cluster = doc.clusters?.find((c) => c.name === ctx?.cluster)?.cluster ?? doc.clusters?.[0]?.cluster;
+    const user = doc.users?.find((u) => u.name === ctx?.user)?.user ?? doc.users?.[0]?.user ?? {};
+    if (!cluster?.server) throw new Error("kubeconfig has no server");
+    return {
+        server: cluster.server,
+        ca: fromFileOrData(cluster["certificate-authority-data"], cluster["certificate-authority"]),
+        cert: fromFileOrData(user["client-certificate-data"], user["client-certificate"]),
+        key: fromFileOrData(user["client-key-data"], user["client-key"]),
+        token: user.token ?? (user.tokenFile ? fs.readFileSync(user.tokenFile, "utf8").trim() : undefined),
+    };
+}
+
+export class KubeError extends Error {
+    constructor(
+        public readonly status: number,
+        public readonly body: any,
+        message: string,
+    ) {
+        super(message);
+    }
+}
+
+/** True for an IPv4 address in 127.0.0.0/8 or "localhost". */
+export function isLoopbackHost(host: string): boolean {
+    return host === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+export class Kube {
+    private readonly agent: https.Agent;
+    private readonly url: URL;
+
+    constructor(public readonly creds: KubeCredentials, public readonly name = creds.server) {
+        this.url = new URL(creds.server);
+        if (!isLoopbackHost(this.url.hostname)) throw new Error(`refusing to dial ${creds.server}: the bed is loopback only`);
+        this.agent = new https.Agent({ ca: creds.ca, cert: creds.cert, key: creds.key, keepAlive: false });
+    }
+
+    static fromKubeconfig(text: string, name?: string): Kube {
+        const creds = credentialsFromKubeconfig(text);
+        return new Kube(creds, name ?? creds.server);
+    }
+
+    async request<T = any>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+        const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+        return new Promise<T>((resolve, reject) => {
+            const req = https.request(
+                {
+                    protocol: this.url.protocol,
+                    hostname: this.url.hostname,
+                    port: this.url.port || 443,
+                    path: (this.url.pathname.replace(/\/$/, "") || "") + path,
+                    method,
+                    agent: this.agent,
+                    timeout: 30_000,
+                    headers: {
+                        Accept: "application/json",
+                        ...(payload !== undefined ? { "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) } : {}),
+                        ...(this.creds.token ? { Authorization: `Bearer ${this.creds.token}` } : {}),
+                    },
+                },
+                (res) => {
+                    const chunks: Buffer[] = [];
+                    res.on("data", (c) => chunks.push(c));
+                    res.on("end", () => {
+                        const text = Buffer.concat(chunks).toString("utf8");
+                        let parsed: any = text;
+                        try {
+                            parsed = text ? JSON.parse(text) : undefined;
+                        } catch {
+                            /* not JSON */
+                        }
+                        const status = res.statusCode ?? 0;
+                        if (status >= 200 && status < 300) resolve(parsed as T);
+                        else reject(new KubeError(status, parsed, `${method} ${path} on ${this.name}: ${status} ${parsed?.message ?? text}`));
+                    });
+                },
+            );
+            req.on("timeout", () => req.destroy(new Error(`${method} ${path} on ${this.name}: timeout`)));
+            req.on("error", reject);
+            if (payload !== undefined) req.write(payload);
+            req.end();
+        });
+    }
+
+    get<T = any>(path: string): Promise<T> {
+        return this.request<T>("GET", path);
+    }
+
+    /** The object, or undefined on 404. */
+    async getOrUndefined<T = any>(path: string): Promise<T | undefined> {
+        try {
+            return await this.get<T>(path);
+        } catch (e) {
+            if (e instanceof KubeError && e.status === 404) return undefined;
+            throw e;
+        }
+    }
+
+    async list(path: string, query = ""): Promise<any[]> {
+        const r = await this.get<{ items: any[] }>(path + (query ? `?${query}` : ""));
+        return r.items ?? [];
+    }
+
+    create<T = any>(path: string, body: unknown, dryRun = false): Promise<T> {
+        return this.request<T>("POST", path + (dryRun ? "?dryRun=All" : ""), body);
+    }
+
+    delete(path: string): Promise<any> {
+        return this.request("DELETE", path);
+    }
+}
+
+/** Polls `fn` until it returns a value other than undefined/false, or fails with the last error. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 1000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (;;) {
+        try {
+            const v = await fn();
+            if (v !== undefined && v !== false) return v as T;
+        } catch (e) {
+            last = e;
+        }
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+        await new Promise((r) => setTimeout(r, everyMs));
+    }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const b64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
