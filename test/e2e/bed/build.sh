@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Builds the e2e bed from Go modules, pinned by versions.env and package-lock.json, into a cache outside the repo:
+#   ${ISTIO_MC_BED_CACHE:-$HOME/.cache/istio-multicluster-bed}/<tool>-<version>/   (one folder per tool and version)
+#   <cache>/bin/                                                                 (symlinks: PATH-ready)
+#   <cache>/istio-<ver>/bin/pilot-discovery, <cache>/istio-<ver>/charts/{base,istiod,gateway}
+# Each piece is skipped when its stamp file holds the version. Usage: build.sh [piece...] (default: all).
+# Pieces: etcd kubernetes kwok istio pulumi kubernetes-provider tls-provider
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+# shellcheck disable=SC1091
+source "$ROOT/test/e2e/bed/versions.env"
+CACHE=${ISTIO_MC_BED_CACHE:-$HOME/.cache/istio-multicluster-bed}
+mkdir -p "$CACHE/bin"
+CACHE=$(cd "$CACHE" && pwd); export CACHE ROOT
+export CGO_ENABLED=${CGO_ENABLED:-0} GOFLAGS="${GOFLAGS:--buildvcs=false}" GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy || true
+
+lock_version() { # npm package name -> version in package-lock.json
+    node -e 'const l=require(process.argv[1]);const p=l.packages["node_modules/"+process.argv[2]];if(!p){process.exit(1)}console.log(p.version)' \
+        "$ROOT/package-lock.json" "$1"
+}
+
+# go_module_dir MODULE@VERSION -> prints the extracted module directory in the module cache
+go_module_dir() { (cd "$CACHE" && go mod download -json "$1") | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error){console.error(j.Error);process.exit(1)}console.log(j.Dir)})'; }
+go_module_gomod() { (cd "$CACHE" && go mod download -json "$1") | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error){console.error(j.Error);process.exit(1)}console.log(j.GoMod)})'; }
+
+# nonlocal_replaces GOMOD -> the replace directives of a go.mod whose target is a module (not ./ or ../ paths)
+nonlocal_replaces() {
+    node -e '
+const src=require("fs").readFileSync(process.argv[1],"utf8");
+const out=[];let inBlock=false;
+for (const raw of src.split("\n")) { const line=raw.replace(/\/\/.*$/,"").trim();
+  if (inBlock) { if (line===")") { inBlock=false; continue; } if (line) out.push(line); continue; }
+  if (/^replace\s*\($/.test(line)) { inBlock=true; continue; }
+  const m=/^replace\s+(.*)$/.exec(line); if (m) out.push(m[1]); }
+for (const r of out) { const [, to]=r.split("=>").map(s=>s.trim()); if (to.startsWith(".")||to.startsWith("/")) continue; console.log("replace "+r); }
+' "$1"
+}
+
+# new_module DIR NAME -> fresh throwaway module
+new_module() { rm -rf "$1"; mkdir -p "$1"; (cd "$1" && go mod init "$2" >/dev/null 2>&1); }
+
+FAILED=0
+# piece NAME VERSION FUNCTION: runs FUNCTION in <cache>/NAME-VERSION unless its stamp says VERSION
+piece() {
+    local name=$1 version=$2 fn=$3 dir="$CACHE/$1-$2" start end
+    start=$(date +%s)
+    if [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$version" ]]; then
+        end=$(date +%s); printf '%-22s %-28s cached %4ss\n' "$name" "$version" $((end - start)); link_bins "$dir"; return 0
+    fi
+    mkdir -p "$dir"; rm -f "$dir/.stamp"
+    printf '%-22s %-28s building (log: %s)\n' "$name" "$version" "$dir/build.log"
+    # A child bash, so that `set -e` holds inside the piece (it is ignored in a subshell tested by `if`).
+    if (cd "$dir" && bash -euo pipefail -c "$(declare -f); $fn \"\$@\"" bash "$dir" "$version") >"$dir/build.log" 2>&1; then
+        echo "$version" >"$dir/.stamp"; end=$(date +%s)
+        echo "$name $version built $((end - start))s" >>"$CACHE/timings.log"
+        printf '%-22s %-28s built  %4ss\n' "$name" "$version" $((end - start)); link_bins "$dir"
+    else
+        end=$(date +%s)
+        printf '%-22s %-28s FAILED after %ss; last lines of %s:\n' "$name" "$version" $((end - start)) "$dir/build.log" >&2
+        tail -n 25 "$dir/build.log" >&2; FAILED=1; return 1
+    fi
+}
+link_bins() { [[ -f "$1/.nolink" || ! -d "$1/bin" ]] && return 0; local f; for f in "$1"/bin/*; do ln -sfn "$f" "$CACHE/bin/$(basename "$f")"; done; }
+
+# ---------------------------------------------------------------- etcd
+build_etcd() { local dir=$1 v=v$2
+    new_module "$dir/src" bed/etcd; cd "$dir/src"
+    go mod edit -require "go.etcd.io/etcd/server/v3@$v"
+    nonlocal_replaces "$(go_module_gomod "go.etcd.io/etcd/server/v3@$v")" >>go.mod
+    # etcd's own go.mod replaces its sibling modules with ../; pin them to the same release instead.
+    for m in api/v3 client/pkg/v3 client/v3 pkg/v3; do go mod edit -replace "go.etcd.io/etcd/$m=go.etcd.io/etcd/$m@$v"; done
+    printf '//go:build tools\npackage main\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
+    go mod tidy -e
+    go build -trimpath -ldflags "-s -w" -o "$dir/bin/etcd" go.etcd.io/etcd/server/v3
+    "$dir/bin/etcd" --version
+}
+
+# ---------------------------------------------------------------- kube-apiserver, -controller-manager, -scheduler, kubectl
+build_kubernetes() { local dir=$1 v=v$2 minor
+    minor=$(echo "$2" | cut -d. -f2)
+    new_module "$dir/src" bed/kubernetes; cd "$dir/src"
+    local gomod; gomod=$(go_module_gomod "k8s.io/kubernetes@$v")
+    go mod edit -require "k8s.io/kubernetes@$v"
+    nonlocal_replaces "$gomod" >>go.mod
+    # Staging modules: required at v0.0.0 with ./staging replaces; pin each to its published v0.<minor>.<patch>.
+    local sv="v0.${2#1.}"
+    sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod" | while read -r m; do
+        go mod edit -replace "$m=$m@$sv"; done
+    cat >tools.go <<'GO'
+//go:build tools
+package main
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+    go mod tidy -e
+    local X=k8s.io/component-base/version
+    go build -trimpath -ldflags "-s -w -X $X.gitVersion=$v -X $X.gitMajor=1 -X $X.gitMinor=$minor -X $X.gitTreeState=clean -X $X.buildDate=1970-01-01T00:00:00Z -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor" \
+        -o "$dir/bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    "$dir/bin/kube-apiserver" --version
+}
+
+# ---------------------------------------------------------------- kwok (+ its stage YAMLs)
+build_kwok() { local dir=$1 v=v$2
+    new_module "$dir/src" bed/kwok; cd "$dir/src"
+    go mod edit -require "sigs.k8s.io/kwok@$v"
+    nonlocal_replaces "$(go_module_gomod "sigs.k8s.io/kwok@$v")" >>go.mod
+    printf '//go:build tools\npackage main\nimport _ "sigs.k8s.io/kwok/cmd/kwok"\n' >tools.go
+    go mod tidy -e
+    go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v" -o "$dir/bin/kwok" sigs.k8s.io/kwok/cmd/kwok
+    local mdir; mdir=$(go_module_dir "sigs.k8s.io/kwok@$v")
+    rm -rf "$dir/stages"; mkdir -p "$dir/stages"; cp -r "$mdir/kustomize/stage/." "$dir/stages/"; chmod -R u+w "$dir/stages"
+    "$dir/bin/kwok" --version || true
+}
+
+# ---------------------------------------------------------------- Istio: pilot-discovery + charts, per version
+istio_module_version() { local key="ISTIO_MODULE_${1//./_}"; echo "${!key:-$1}"; }
+build_istio() { local dir=$1 v=$2 mv; mv=$(istio_module_version "$2")
+    new_module "$dir/src" bed/istio; cd "$dir/src"
+    go mod edit -require "istio.io/istio@$mv"
+    local gomod; gomod=$(go_module_gomod "istio.io/istio@$mv")
+    nonlocal_replaces "$gomod" >>go.mod
+    printf '//go:build tools\npackage main\nimport _ "istio.io/istio/pilot/cmd/pilot-discovery"\n' >tools.go
+    go mod tidy -e
+    local X=istio.io/istio/pkg/version rev=${mv##*-}
+    go build -trimpath -tags "${ISTIO_GO_TAGS:-}" -ldflags "-s -w -X $X.buildVersion=$v -X $X.buildGitRevision=$rev -X $X.buildStatus=Clean -X $X.buildTag=$v -X $X.buildHub=docker.io/istio -X $X.buildOS=linux -X $X.buildArch=amd64" \
+        -o "$dir/bin/pilot-discovery" istio.io/istio/pilot/cmd/pilot-discovery
+    "$dir/bin/pilot-discovery" version --short
+    # Charts, patched as istio/release-builder does for a release: version/appVersion and the default image tag.
+    local mdir; mdir=$(go_module_dir "istio.io/istio@$mv")
+    rm -rf "$dir/charts"; mkdir -p "$dir/charts"
+    cp -r "$mdir/manifests/charts/base" "$dir/charts/base"
+    cp -r "$mdir/manifests/charts/istio-control/istio-discovery" "$dir/charts/istiod"
+    cp -r "$mdir/manifests/charts/gateway" "$dir/charts/gateway"
+    chmod -R u+w "$dir/charts"
+    local c
+    for c in base istiod gateway; do
+        sed -i -e "s/^version: .*/version: $v/" -e "s/^appVersion: .*/appVersion: $v/" "$dir/charts/$c/Chart.yaml"
+        # The source's test defaults (hub registry.istio.io/testing, tag latest) become the release's.
+        sed -i -e "s#^\(\s*\)hub: registry.istio.io/testing\s*\$#\1hub: docker.io/istio#" \
+               -e "s#^\(\s*\)tag: latest\s*\$#\1tag: $v#" "$dir/charts/$c/values.yaml"
+        grep -q "^version: $v\$" "$dir/charts/$c/Chart.yaml"
+    done
+    grep -q "tag: $v" "$dir/charts/istiod/values.yaml"
+    printf 'istio %s built from istio.io/istio@%s\n' "$v" "$mv" >"$dir/SOURCE"
+    touch "$dir/.nolink"
+}
+main_istio() { local v; for v in $ISTIO_VERSIONS; do piece istio "$v" build_istio || true; done; }
+
+# ---------------------------------------------------------------- Pulumi CLI + Node.js language host, providers
+# The versions come from package-lock.json so that the plugins match the SDKs.
+require_on_proxy() { # MODULE@VERSION: fail with a clear message when the Go module proxy does not serve it
+    local out; if ! out=$(cd "$CACHE" && go mod download -json "$1" 2>&1); then
+        echo "the Go module proxy does not serve $1:"; echo "$out" | grep -m1 '"Error"' || echo "$out" | tail -3; return 1; fi
+}
+commit_pseudo() { # MODULE TAG-MODULE@TAG: a pseudo-version of MODULE at the commit of another module's tag
+    local info; info=$(cd "$CACHE" && go mod download -json "$2") || return 1
+    echo "$info" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const o=j.Origin||{};if(!o.Hash){process.exit(1)}const t=new Date(j.Time).toISOString().replace(/[-:T]/g,"").slice(0,14);console.log(`v0.0.0-${t}-${o.Hash.slice(0,12)}`)})'
+}
+build_pulumi() { local dir=$1 v=v$2
+    require_on_proxy "github.com/pulumi/pulumi/pkg/v3@$v"
+    new_module "$dir/src" bed/pulumi; cd "$dir/src"
+    go mod edit -require "github.com/pulumi/pulumi/pkg/v3@$v" -require "github.com/pulumi/pulumi/sdk/v3@$v"
+    nonlocal_replaces "$(go_module_gomod "github.com/pulumi/pulumi/pkg/v3@$v")" >>go.mod
+    printf '//go:build tools\npackage main\nimport _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"\n' >tools.go
+    go mod tidy -e
+    go build -trimpath -tags osusergo,grpcnotrace -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" \
+        -o "$dir/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+    # The Node.js language host has no tags of its own: the pseudo-version of the sdk/v3 tag's commit.
+    local lh=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3 lv
+    lv=$(commit_pseudo "$lh" "github.com/pulumi/pulumi/sdk/v3@$v")
+    require_on_proxy "$lh@$lv"
+    new_module "$dir/src-nodejs" bed/pulumi-language-nodejs; cd "$dir/src-nodejs"
+    go mod edit -require "$lh@$lv" -require "github.com/pulumi/pulumi/sdk/v3@$v"
+    nonlocal_replaces "$(go_module_gomod "$lh@$lv")" >>go.mod
+    printf '//go:build tools\npackage main\nimport _ "%s"\n' "$lh" >tools.go
+    go mod tidy -e
+    go build -trimpath -tags osusergo,grpcnotrace -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" \
+        -o "$dir/bin/pulumi-language-nodejs" "$lh"
+    "$dir/bin/pulumi" version
+}
+build_provider() { # DIR VERSION PROVIDER-REPO MAJOR: pulumi-resource-<name> from github.com/pulumi/pulumi-<name>/provider/v<major>
+    local dir=$1 v=$2 name=$3 major=$4
+    local pm="github.com/pulumi/pulumi-$name/provider/v$major" sm="github.com/pulumi/pulumi-$name/sdk/v$major" pv
+    # No provider/v* tags: the pseudo-version of the commit of the sdk's (or root's) v$v tag.
+    pv=$(commit_pseudo "$pm" "$sm@v$v" 2>/dev/null || commit_pseudo "$pm" "github.com/pulumi/pulumi-$name@v$v")
+    require_on_proxy "$pm@$pv"
+    new_module "$dir/src" "bed/pulumi-resource-$name"; cd "$dir/src"
+    go mod edit -require "$pm@$pv"
+    nonlocal_replaces "$(go_module_gomod "$pm@$pv")" >>go.mod
+    # Local replaces of the provider's go.mod: ../sdk -> the sdk at its tag; ./<dir> (nested modules such as
+    # pulumi-tls' ./shim) -> that nested module at the same commit.
+    local gm; gm=$(go_module_gomod "$pm@$pv")
+    grep -q "=> ../sdk" "$gm" && go mod edit -replace "$sm=$sm@v$v"
+    local m
+    for m in $(sed -n 's#^\s*\(replace\s\+\)\?\([^ ]*\)\( v[^ ]*\)\? => \./.*#\2#p' "$gm"); do
+        go mod edit -replace "$m=$m@$pv"; done
+    # main.go embeds generated schema files: generate them in a copy of the cmd dir.
+    local mdir; mdir=$(go_module_dir "$pm@$pv")
+    rm -rf cmd; cp -r "$mdir/cmd/pulumi-resource-$name" cmd; chmod -R u+w cmd
+    printf '//go:build tools\npackage main\nimport _ "%s/cmd/pulumi-resource-%s"\n' "$pm" "$name" >tools.go
+    go mod tidy -e
+    (cd cmd && VERSION=$v go run generate.go)
+    rm -f cmd/generate.go
+    go build -trimpath -ldflags "-s -w -X $pm/pkg/version.Version=$v" -o "$dir/bin/pulumi-resource-$name" ./cmd
+}
+build_kubernetes_provider() { build_provider "$1" "$2" kubernetes 4; }
+build_tls_provider() { build_provider "$1" "$2" tls 5; }
+main_pulumi() { piece pulumi "$(lock_version @pulumi/pulumi)" build_pulumi; }
+main_kubernetes-provider() { piece pulumi-resource-kubernetes "$(lock_version @pulumi/kubernetes)" build_kubernetes_provider; }
+main_tls-provider() { piece pulumi-resource-tls "$(lock_version @pulumi/tls)" build_tls_provider; }
+
+main() {
+    local want=("$@"); [[ ${#want[@]} -eq 0 ]] && want=(etcd kubernetes kwok istio pulumi kubernetes-provider tls-provider)
+    local t0; t0=$(date +%s)
+    for p in "${want[@]}"; do
+        case $p in
+            etcd) piece etcd "$ETCD_VERSION" build_etcd || true ;;
+            kubernetes) piece kubernetes "$KUBERNETES_VERSION" build_kubernetes || true ;;
+            kwok) piece kwok "$KWOK_VERSION" build_kwok || true ;;
+            *) if declare -F "main_$p" >/dev/null; then "main_$p" || true; else echo "unknown piece $p" >&2; FAILED=1; fi ;;
+        esac
+    done
+    echo "total $(( $(date +%s) - t0 ))s"
+    cat <<ENV
+# environment for the bed:
+export ISTIO_MC_BED_CACHE=$CACHE
+export PATH=$CACHE/bin:\$PATH
+ENV
+    if [[ $FAILED -ne 0 ]]; then echo "build.sh: some pieces failed (see above)" >&2; exit 1; fi
+}
+main "$@"
