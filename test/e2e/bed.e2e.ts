@@ -1,0 +1,184 @@
+/**
+ * Smoke test of the bed runner (test/e2e/bed/clusters.ts): three clusters, loopback only.
+ * Needs the binaries of `npm run bed:build`. Run: npx jest -c jest.e2e.config.js test/e2e/bed.e2e.ts
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Bed, BedCluster, kube, kubeRequest, startBed, waitFor } from "./bed/clusters";
+
+const LOOPBACK = /^127\.\d+\.\d+\.\d+$/;
+
+/** Listening and connected TCP sockets of the given pids: [{ pid, local, peer, state }]. */
+function sockets(pids: Set<number>): { pid: number; state: string; local: string; peer: string }[] {
+    const out = execFileSync("ss", ["-Htanp"], { encoding: "utf8" });
+    const rows: { pid: number; state: string; local: string; peer: string }[] = [];
+    for (const line of out.split("\n")) {
+        const cols = line.trim().split(/\s+/);
+        if (cols.length < 6) continue;
+        for (const m of line.matchAll(/pid=(\d+)/g)) {
+            const pid = Number(m[1]);
+            if (pids.has(pid)) rows.push({ pid, state: cols[0], local: cols[3], peer: cols[4] });
+        }
+    }
+    return rows;
+}
+const host = (addr: string) => addr.replace(/^\[?(::ffff:)?/, "").replace(/\]?:[^:]*$/, "");
+
+describe("e2e bed: three loopback clusters", () => {
+    let bed: Bed | undefined;
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "istio-mc-bed-smoke-"));
+
+    beforeAll(async () => {
+        bed = await startBed({ names: ["c1", "c2", "c3"], workDir, verbose: true });
+        console.log(`bed started in ${bed.startSeconds.toFixed(1)} s (slot ${bed.slot})`);
+    }, 600_000);
+
+    afterAll(async () => {
+        await bed?.stop();
+    }, 60_000);
+
+    const each = (fn: (c: BedCluster) => Promise<void>) => Promise.all(bed!.clusters.map(fn));
+
+    test("every address is loopback and distinct per cluster; the kubeconfig's CA verifies the API server", async () => {
+        const seen = new Set<string>();
+        for (const c of bed!.clusters) {
+            for (const cidr of [c.serviceCidr, c.podCidr, c.loadBalancerCidr]) {
+                expect(cidr).toMatch(/^127\./);
+                expect(seen.has(cidr)).toBe(false);
+                seen.add(cidr);
+            }
+            expect(c.apiServerAddress).toMatch(LOOPBACK);
+            c.nodeIps.forEach((ip) => expect(ip).toMatch(LOOPBACK));
+            const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(c.kubeconfig)![1], "base64").toString();
+            const r = await kubeRequest({ ...c, caCertPath: writeTmp(ca) }, "GET", "/version");
+            expect(r.status).toBe(200);
+            expect(r.body.gitVersion).toMatch(/^v1\.\d+\.\d+$/);
+        }
+    });
+
+    test("the Service CIDR is a 127.x ServiceCIDR and the kubernetes Service has a 127.x ClusterIP", () =>
+        each(async (c) => {
+            const sc = await kube(c, "GET", "/apis/networking.k8s.io/v1/servicecidrs/kubernetes");
+            expect(sc.spec.cidrs).toEqual([c.serviceCidr]);
+            const svc = await kube(c, "GET", "/api/v1/namespaces/default/services/kubernetes");
+            expect(svc.spec.clusterIP).toBe(c.kubernetesServiceIp);
+        }));
+
+    test("nodes are Ready with 127.x InternalIPs and no taints", () =>
+        each(async (c) => {
+            const nodes = (await kube(c, "GET", "/api/v1/nodes")).items as any[];
+            expect(nodes.map((n) => n.metadata.name).sort()).toEqual(c.nodeNames);
+            for (const n of nodes) {
+                expect(n.spec.taints ?? []).toEqual([]);
+                expect(n.status.addresses.find((a: any) => a.type === "InternalIP").address).toMatch(LOOPBACK);
+            }
+        }));
+
+    test("a Deployment becomes Available; its pods get 127.x pod IPs; no EndpointSlice endpoint (loopback)", () =>
+        each(async (c) => {
+            const labels = { app: "smoke" };
+            await kube(c, "POST", "/apis/apps/v1/namespaces/default/deployments", {
+                apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "smoke" },
+                spec: { replicas: 2, selector: { matchLabels: labels },
+                    template: { metadata: { labels }, spec: { containers: [{ name: "app", image: "example.invalid/app:1", ports: [{ containerPort: 8080 }] }] } } },
+            });
+            await kube(c, "POST", "/api/v1/namespaces/default/services", {
+                apiVersion: "v1", kind: "Service", metadata: { name: "smoke" },
+                spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+            });
+            await waitFor(`${c.name}: Deployment smoke Available`, async () => {
+                const d = await kube(c, "GET", "/apis/apps/v1/namespaces/default/deployments/smoke");
+                return (d.status?.conditions ?? []).some((x: any) => x.type === "Available" && x.status === "True") &&
+                    d.status.availableReplicas === 2;
+            });
+            const pods = (await kube(c, "GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dsmoke")).items as any[];
+            expect(pods).toHaveLength(2);
+            for (const p of pods) {
+                expect(p.status.phase).toBe("Running");
+                expect(p.status.podIP).toMatch(/^127\.2\./);
+                expect(p.status.hostIP).toMatch(LOOPBACK);
+            }
+            // Loopback addresses are refused in EndpointSlices: the controller reports it, the slice has no endpoint.
+            await new Promise((r) => setTimeout(r, 2000));
+            const slices = (await kube(c, "GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dsmoke")).items as any[];
+            const endpoints = slices.flatMap((s) => s.endpoints ?? []);
+            console.log(`${c.name}: EndpointSlices of smoke: ${slices.length}, endpoints: ${JSON.stringify(endpoints)}`);
+            expect(endpoints).toEqual([]);
+        }));
+
+    test("a Job's pod completes", () =>
+        each(async (c) => {
+            await kube(c, "POST", "/apis/batch/v1/namespaces/default/jobs", {
+                apiVersion: "batch/v1", kind: "Job", metadata: { name: "smoke" },
+                spec: { backoffLimit: 0, template: { spec: { restartPolicy: "Never", containers: [{ name: "x", image: "example.invalid/x:1" }] } } },
+            });
+            await waitFor(`${c.name}: Job smoke Complete`, async () => {
+                const j = await kube(c, "GET", "/apis/batch/v1/namespaces/default/jobs/smoke");
+                return (j.status?.conditions ?? []).some((x: any) => x.type === "Complete" && x.status === "True");
+            });
+        }));
+
+    test("a service-account-token Secret gets its token and ca.crt, and the token authenticates", () =>
+        each(async (c) => {
+            await kube(c, "POST", "/api/v1/namespaces/default/serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "reader" } });
+            await kube(c, "POST", "/api/v1/namespaces/default/secrets", {
+                apiVersion: "v1", kind: "Secret", type: "kubernetes.io/service-account-token",
+                metadata: { name: "reader-token", annotations: { "kubernetes.io/service-account.name": "reader" } },
+            });
+            const s = await waitFor(`${c.name}: token in reader-token`, async () => {
+                const s = await kube(c, "GET", "/api/v1/namespaces/default/secrets/reader-token");
+                return s.data?.token && s.data?.["ca.crt"] ? s : undefined;
+            });
+            expect(Buffer.from(s.data["ca.crt"], "base64").toString()).toBe(c.caCert);
+            const token = Buffer.from(s.data.token, "base64").toString();
+            const review = await kubeRequest(c, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" }, { token });
+            expect(review.status).toBe(201);
+            expect(review.body.status.userInfo.username).toBe("system:serviceaccount:default:reader");
+        }));
+
+    test("a LoadBalancer Service gets a 127.x ingress IP from the cluster's LB range", () =>
+        each(async (c) => {
+            const svc = await kube(c, "POST", "/api/v1/namespaces/default/services", {
+                apiVersion: "v1", kind: "Service", metadata: { name: "smoke-lb" },
+                spec: { type: "LoadBalancer", selector: { app: "smoke" }, ports: [{ port: 15443, targetPort: 15443 }] },
+            });
+            expect(svc.spec.clusterIP).toMatch(new RegExp(`^127\\.1\\.${c.octet}\\.`));
+            const ip = await waitFor(`${c.name}: LB ingress`, async () => {
+                const s = await kube(c, "GET", "/api/v1/namespaces/default/services/smoke-lb");
+                return s.status?.loadBalancer?.ingress?.[0]?.ip as string | undefined;
+            });
+            expect(ip).toBe(svc.spec.clusterIP.replace(/^127\.1\./, "127.3."));
+        }));
+
+    test("every listener of the bed is on 127/8 and every connection goes to 127/8", () => {
+        const pids = new Set(bed!.processes().map((p) => p.pid));
+        pids.add(process.pid);
+        const rows = sockets(pids);
+        const listeners = rows.filter((r) => r.state === "LISTEN");
+        console.log(`bed sockets: ${rows.length} (${listeners.length} listening): ` +
+            [...new Set(listeners.map((r) => `${bed!.processes().find((p) => p.pid === r.pid)?.name ?? "test"} ${r.local}`))].join(", "));
+        expect(listeners.length).toBeGreaterThan(0);
+        for (const r of rows) {
+            expect(host(r.local)).toMatch(LOOPBACK);
+            if (r.state !== "LISTEN") expect(host(r.peer)).toMatch(LOOPBACK);
+        }
+    });
+
+    test("stop() ends every process of the bed", async () => {
+        const procs = bed!.processes();
+        const t = Date.now();
+        await bed!.stop();
+        console.log(`bed stopped in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+        for (const p of procs) expect(fs.existsSync(`/proc/${p.pid}`) ? `${p.name} still running` : "gone").toBe("gone");
+        bed = undefined;
+    }, 60_000);
+});
+
+function writeTmp(content: string): string {
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bed-ca-")), "ca.crt");
+    fs.writeFileSync(f, content);
+    return f;
+}
