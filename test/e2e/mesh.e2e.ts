@@ -17,6 +17,7 @@
  * Order: one bed and one stack serve the whole file: bad input first (on empty clusters), then preview, up,
  * read-backs, real istiod, no-change up, refresh, upgrade, protected destroy, unprotected destroy.
  */
+import { execFileSync } from "child_process";
 import { X509Certificate, createPrivateKey } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -28,6 +29,7 @@ import { Bed, BedCluster, bedIstioVersions, buildBed, cacheDir, chartsDir, pilot
 import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, KubeError, b64, eventually, isLoopbackHost } from "./lib/kube";
 import { PulumiEnv, meshConfig, openStack, preparePulumi, writeStackConfig } from "./lib/stack";
+import { slowestRows, updateTimings } from "./lib/timings";
 
 const NAMES = ["cluster1", "cluster2", "cluster3"];
 const NETWORK: Record<string, string> = { cluster1: "network1", cluster2: "network1", cluster3: "network2" };
@@ -170,7 +172,13 @@ beforeAll(async () => {
 afterAll(async () => {
     await Promise.all(Object.values(istiod).map((o) => o.stop().catch((e) => log(`istiod stop: ${e}`))));
     if (bed) await Promise.resolve(bed.stop()).catch((e) => log(`bed stop: ${e}`));
-    const summary = { fromVersion: FROM_VERSION, toVersion: TO_VERSION, seconds: timings, istiodStarts: Object.fromEntries(Object.entries(istiod).map(([n, o]) => [n, o.starts.map((s) => ({ version: s.version, clusterIP: s.clusterIP }))])) };
+    const engine = Object.fromEntries(
+        ["up", "upgrade", "destroy"].map((phase) => {
+            const t = updateTimings(engineEvents.filter((e) => e.phase === phase));
+            return [phase, { makespan: t.makespan, timeToMesh: t.timeToMesh, slowest: slowestRows(t) }];
+        }),
+    );
+    const summary = { fromVersion: FROM_VERSION, toVersion: TO_VERSION, seconds: timings, engine, istiodStarts: Object.fromEntries(Object.entries(istiod).map(([n, o]) => [n, o.starts.map((s) => ({ version: s.version, clusterIP: s.clusterIP }))])) };
     if (root) {
         fs.writeFileSync(path.join(root, "timings.json"), JSON.stringify(summary, null, 2));
         fs.writeFileSync(path.join(root, "engine-events.json"), JSON.stringify(engineEvents));
@@ -191,7 +199,12 @@ describe("bad input through the real CLI", () => {
         const text = String(err?.message ?? err);
         expect(text).toContain("istio-multicluster:meshID: unknown setting");
         expect(text).toContain('did you mean "meshId"');
+        // A preview creates nothing anyway: `up` is the real test of "nothing is created".
+        const upErr = await timed("bad-input up", () => bad.up({ color: "never" }).then(() => undefined, (e: Error) => e));
+        expect(String(upErr?.message ?? upErr)).toContain("istio-multicluster:meshID: unknown setting");
         for (const n of NAMES) expect(await programObjects(kube[n])).toEqual([]);
+        const state = await bad.exportStack();
+        expect((state.deployment.resources ?? []).filter((r: any) => !r.type.startsWith("pulumi:"))).toEqual([]);
         await bad.workspace.removeStack("e2e-bad");
     }, 20 * MIN);
 });
@@ -322,6 +335,20 @@ describe("real istiod (pilot-discovery out of cluster, listeners on the istiod C
         }
         const log = fs.readFileSync(istiod[n].logFile, "utf8");
         expect(log).not.toMatch(/Use self-signed certificate as the CA certificate/i);
+    });
+
+    test("every listener of pilot-discovery (and of the bed's processes) is on 127.0.0.0/8 (ss -ltnp)", () => {
+        const out = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" });
+        const rows = out.split("\n").filter(Boolean).map((l) => {
+            const f = l.trim().split(/\s+/);
+            return { local: f[3], proc: /users:\(\("([^"]+)"/.exec(l)?.[1] ?? "?" };
+        });
+        const bedProcs = /^(pilot-discovery|etcd|kube-apiserver|kube-controller|kube-scheduler|kwok)/;
+        const ours = rows.filter((r) => bedProcs.test(r.proc));
+        log(`listeners: ${ours.map((r) => `${r.proc} ${r.local}`).join(", ")}`);
+        const pilot = ours.filter((r) => r.proc.startsWith("pilot-discovery"));
+        expect(pilot.length).toBeGreaterThanOrEqual(NAMES.length * 6);
+        for (const r of ours) expect([r.proc, r.local]).toEqual([r.proc, expect.stringMatching(/^127\.\d+\.\d+\.\d+:\d+$/)]);
     });
 
     test.each(NAMES)("%s: /debug/clusterz lists both other clusters as synced", async (n) => {

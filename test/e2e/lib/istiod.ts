@@ -142,7 +142,7 @@ export class IstiodOperator {
             } catch (e) {
                 this.lastError = (e as Error).message;
             }
-            await sleep(500);
+            await sleep(250);
         }
     }
 
