@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { ISTIO_NAMESPACE, istioChart } from "./istioPrimary";
+import { ISTIO_NAMESPACE } from "./istioPrimary";
+import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "./istioVersion";
 import { waitFor } from "./dependencies";
 
 export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
@@ -22,6 +23,10 @@ export function gatewayExposureAnnotations(exposure: "internal" | "public", inte
 export interface EastWestGatewayArgs {
     network: string;
     istioVersion: string;
+    /** Where the `gateway` chart comes from (see IstioPrimaryArgs.chartSource). */
+    chartSource?: string;
+    /** Registry and repository of Istio's images (`global.hub`). Default docker.io/istio. */
+    imageHub?: string;
     provider: k8s.Provider;
     /** Load-balancer annotations of the gateway Service (internal or public, per cloud). */
     serviceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
@@ -34,8 +39,15 @@ export interface EastWestGatewayArgs {
     loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
-export function eastWestGatewayValues(network: string, serviceAnnotations: Record<string, string>): Record<string, unknown> {
+export function eastWestGatewayValues(
+    network: string,
+    serviceAnnotations: Record<string, string>,
+    images: { imageHub: string; istioVersion: string },
+): Record<string, unknown> {
     return {
+        // The chart's pods say `image: auto` and get the proxy image from istiod's injection (istiod's own
+        // global.hub/tag); `global` is allowed by the chart's schema and set too, so the chart agrees with istiod.
+        ...imageValues(images.imageHub, images.istioVersion),
         // Explicit, or the release name would decide the `istio:` selector label.
         name: EAST_WEST_GATEWAY_NAME,
         // Adds the network label, ISTIO_META_REQUESTED_NETWORK_VIEW and ports 15021/15443/15012/15017.
@@ -76,11 +88,13 @@ export class EastWestGateway extends pulumi.ComponentResource {
             `${name}-release`,
             {
                 name: EAST_WEST_GATEWAY_NAME,
-                ...istioChart("gateway", args.istioVersion),
+                ...istioChart("gateway", args.istioVersion, args.chartSource ?? DEFAULT_ISTIO_CHART_SOURCE),
                 namespace: ISTIO_NAMESPACE,
                 values: pulumi
                     .output(args.serviceAnnotations ?? {})
-                    .apply((annotations) => eastWestGatewayValues(args.network, annotations)),
+                    .apply((annotations) =>
+                        eastWestGatewayValues(args.network, annotations, { imageHub: args.imageHub ?? DEFAULT_ISTIO_IMAGE_HUB, istioVersion: args.istioVersion }),
+                    ),
             },
             { parent: this, provider, dependsOn: waitFor(args.istiod, args.loadBalancerDependencies) },
         );

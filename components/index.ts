@@ -11,6 +11,6 @@ export { IstioPrimary, IstioPrimaryArgs, istiodValues, baseValues } from "./isti
 export { EastWestGateway, EastWestGatewayArgs, eastWestGatewayValues, crossNetworkGateway, gatewayExposureAnnotations } from "./eastWestGateway";
 export { RemoteSecret, RemoteSecretArgs, remoteKubeconfig } from "./remoteSecret";
 export { Mesh, MeshArgs } from "./mesh";
-export { DEFAULT_ISTIO_VERSION, ISTIO_HELM_REPO } from "./istioVersion";
+export { DEFAULT_ISTIO_VERSION, DEFAULT_ISTIO_IMAGE_HUB, ISTIO_HELM_REPO, ISTIO_OCI_CHARTS, istioChart } from "./istioVersion";
 export { SampleApps, SampleAppsArgs } from "./sampleApps";
 export { MeshVerification, MeshVerificationArgs } from "./meshVerification";

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
-import { ISTIO_HELM_REPO, supportsValidationFailurePolicy } from "./istioVersion";
+import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart, supportsValidationFailurePolicy } from "./istioVersion";
 import { waitFor } from "./dependencies";
 
 export const ISTIO_NAMESPACE = "istio-system";
@@ -15,6 +15,13 @@ export interface IstioPrimaryArgs {
     meshId: string;
     /** Exact Istio version: the charts are pinned to it. */
     istioVersion: string;
+    /**
+     * Where the charts come from: an https:// Helm repository, an oci:// registry, or an absolute directory
+     * holding base/, istiod/ and gateway/. Default Istio's repository, https://blob.istio.io/istio-release/charts.
+     */
+    chartSource?: string;
+    /** Registry and repository of Istio's images (`global.hub`). Default docker.io/istio. */
+    imageHub?: string;
     /** The four files of the `cacerts` Secret. */
     caCerts: pulumi.Input<CACerts>;
     /** Provider of the cluster Istio goes into. */
@@ -42,6 +49,7 @@ export interface IstiodValuesArgs {
     network: string;
     meshId: string;
     istioVersion: string;
+    imageHub?: string;
     istiodEnv?: Record<string, string>;
 }
 
@@ -54,6 +62,8 @@ export function baseValues(istioVersion: string): Record<string, unknown> {
 export function istiodValues(args: IstiodValuesArgs): Record<string, unknown> {
     const values: Record<string, unknown> = {
         global: {
+            // istiod's image, and through its injection webhook every sidecar's and gateway's.
+            ...imageValues(args.imageHub ?? DEFAULT_ISTIO_IMAGE_HUB, args.istioVersion).global,
             meshID: args.meshId,
             multiCluster: { clusterName: args.clusterName },
             network: args.network,
@@ -64,10 +74,7 @@ export function istiodValues(args: IstiodValuesArgs): Record<string, unknown> {
     return values;
 }
 
-/** A pinned Istio chart from the official repository. */
-export function istioChart(chart: "base" | "istiod" | "gateway", version: string) {
-    return { chart, version, repositoryOpts: { repo: ISTIO_HELM_REPO } };
-}
+export { istioChart };
 
 export class IstioPrimary extends pulumi.ComponentResource {
     public readonly namespace: k8s.core.v1.Namespace;
@@ -103,7 +110,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
             `${name}-base`,
             {
                 name: "istio-base",
-                ...istioChart("base", args.istioVersion),
+                ...istioChart("base", args.istioVersion, args.chartSource ?? DEFAULT_ISTIO_CHART_SOURCE),
                 namespace: this.namespace.metadata.name,
                 values: baseValues(args.istioVersion),
             },
@@ -114,7 +121,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
             `${name}-istiod`,
             {
                 name: "istiod",
-                ...istioChart("istiod", args.istioVersion),
+                ...istioChart("istiod", args.istioVersion, args.chartSource ?? DEFAULT_ISTIO_CHART_SOURCE),
                 namespace: this.namespace.metadata.name,
                 values: istiodValues(args),
             },

@@ -13,6 +13,13 @@ import { RemoteSecret } from "./remoteSecret";
 export interface MeshArgs {
     meshId: string;
     istioVersion: string;
+    /**
+     * Where Istio's charts come from: an https:// Helm repository, an oci:// registry, or an absolute directory
+     * holding base/, istiod/ and gateway/. Default https://blob.istio.io/istio-release/charts.
+     */
+    istioChartSource?: string;
+    /** Registry and repository of Istio's images (`global.hub` of every chart). Default docker.io/istio. */
+    istioImageHub?: string;
     /** The clusters: `Cluster`, `AksCluster` or `EksCluster` instances, or their fields from another language. */
     clusters: MeshClusterArgs[];
     /** CA options: validity, root protection, or a CA you bring. */
@@ -83,6 +90,8 @@ export class Mesh extends pulumi.ComponentResource {
                     network: cluster.network,
                     meshId: args.meshId,
                     istioVersion: args.istioVersion,
+                    chartSource: args.istioChartSource,
+                    imageHub: args.istioImageHub,
                     caCerts: ca.clusterCerts[cluster.clusterName],
                     provider: cluster.provider,
                     istiodEnv: istiodEnvFor(cluster.ipFamily ?? "ipv4"),
@@ -98,6 +107,8 @@ export class Mesh extends pulumi.ComponentResource {
                     {
                         network: cluster.network,
                         istioVersion: args.istioVersion,
+                        chartSource: args.istioChartSource,
+                        imageHub: args.istioImageHub,
                         provider: cluster.provider,
                         serviceAnnotations: cluster.gatewayServiceAnnotations,
                         istiod: primary.istiod,

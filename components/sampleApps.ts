@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { ISTIO_NAMESPACE, istioChart } from "./istioPrimary";
+import { ISTIO_NAMESPACE } from "./istioPrimary";
+import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, istioChart } from "./istioVersion";
 import { waitFor } from "./dependencies";
 import {
     BOOKINFO_FRONT_SERVICES,
@@ -68,7 +69,11 @@ export interface SampleAppsArgs {
     clusters: SampleAppsCluster[];
     /** Exact Istio version: the ingress gateway chart is pinned to it. */
     istioVersion: string;
-    /** Registry and repository of Istio's sample images; default docker.io/istio. */
+    /** Where the ingress gateway's `gateway` chart comes from (see IstioPrimaryArgs.chartSource). */
+    chartSource?: string;
+    /** Registry and repository of Istio's images, for the ingress gateway chart (`global.hub`). Default docker.io/istio. */
+    istioImageHub?: string;
+    /** Registry and repository of Istio's sample images; default `istioImageHub`, else docker.io/istio. */
     imageHub?: string;
     /** The client image (curl); default Istio's curl sample image. */
     clientImage?: string;
@@ -118,7 +123,7 @@ function dnsOnly(service: Obj): Obj {
  * placement can be tested and documented without Pulumi).
  */
 export function planSampleObjects(args: SampleAppsArgs): PlannedObject[] {
-    const hub = args.imageHub ?? DEFAULT_IMAGE_HUB;
+    const hub = args.imageHub ?? args.istioImageHub ?? DEFAULT_IMAGE_HUB;
     const client = args.clientImage ?? DEFAULT_CLIENT_IMAGE;
     const out: PlannedObject[] = [];
     const add = (clusterName: string, manifest: Obj) => out.push({ clusterName, manifest });
@@ -234,9 +239,12 @@ export class SampleApps extends pulumi.ComponentResource {
                 `${name}-${front.clusterName}-ingressgateway`,
                 {
                     name: INGRESS_GATEWAY_NAME,
-                    ...istioChart("gateway", args.istioVersion),
+                    ...istioChart("gateway", args.istioVersion, args.chartSource ?? DEFAULT_ISTIO_CHART_SOURCE),
                     namespace: ISTIO_NAMESPACE,
-                    values: ingressGatewayValues(args.bookinfo.ingressServiceType, args.bookinfo.ingressServiceAnnotations),
+                    values: ingressGatewayValues(args.bookinfo.ingressServiceType, args.bookinfo.ingressServiceAnnotations, {
+                        imageHub: args.istioImageHub ?? DEFAULT_ISTIO_IMAGE_HUB,
+                        istioVersion: args.istioVersion,
+                    }),
                 },
                 // Its pods use `image: auto`, which istiod's injection webhook fills in.
                 { parent: this, provider: front.provider, dependsOn: waitFor(front.istiod, front.loadBalancerDependencies) },

@@ -6,6 +6,7 @@
  * Images are pinned to exact tags (Istio's own sample manifests, istio/istio `samples/`, 2026).
  */
 import { PUBLIC_EXPOSURE_ANNOTATION } from "./eastWestGateway";
+import { DEFAULT_ISTIO_IMAGE_HUB, imageValues } from "./istioVersion";
 
 export const SAMPLE_NAMESPACE = "sample";
 export const BOOKINFO_NAMESPACE = "bookinfo";
@@ -16,8 +17,8 @@ export const CLUSTER_LABEL = "topology.istio.io/cluster";
 export const HELLOWORLD_PORT = 5000;
 export const BOOKINFO_PORT = 9080;
 
-/** Where Istio's sample images live. Istio's own manifests moved to `registry.istio.io/release` in 2026. */
-export const DEFAULT_IMAGE_HUB = "docker.io/istio";
+/** Where Istio's sample images live: with every Istio image, on docker.io/istio (the `istioImageHub` default). */
+export const DEFAULT_IMAGE_HUB = DEFAULT_ISTIO_IMAGE_HUB;
 export const HELLOWORLD_TAG = "1.0";
 export const BOOKINFO_TAG = "1.20.3";
 /** Istio's `samples/curl/curl.yaml` (the successor of `sleep`). */
@@ -246,12 +247,18 @@ export function bookinfoVirtualService(namespace = BOOKINFO_NAMESPACE): Obj {
  * Bookinfo's ingress is meant to be opened in a browser, so a LoadBalancer carries the project's public
  * mark (what the policy pack asks of public gateways) unless the annotations already say otherwise.
  */
-export function ingressGatewayValues(serviceType: string, serviceAnnotations: Record<string, string>): Record<string, unknown> {
+export function ingressGatewayValues(
+    serviceType: string,
+    serviceAnnotations: Record<string, string>,
+    images: { imageHub: string; istioVersion: string },
+): Record<string, unknown> {
     const annotations =
         serviceType === "LoadBalancer" && !(PUBLIC_EXPOSURE_ANNOTATION in serviceAnnotations)
             ? { [PUBLIC_EXPOSURE_ANNOTATION]: "public", ...serviceAnnotations }
             : { ...serviceAnnotations };
     return {
+        // As for the east-west gateway: the proxy image comes from istiod's injection; `global` agrees with it.
+        ...imageValues(images.imageHub, images.istioVersion),
         name: INGRESS_GATEWAY_NAME,
         service: { type: serviceType, annotations },
     };

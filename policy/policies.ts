@@ -4,7 +4,14 @@
  */
 import { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { PUBLIC_EXPOSURE_ANNOTATION } from "../components/eastWestGateway";
-import { OLDEST_SUPPORTED_ISTIO_MINOR, ISTIO_HELM_REPO, compareVersions, parseVersion } from "../components/istioVersion";
+import {
+    ISTIO_HELM_REPO,
+    ISTIO_OCI_CHARTS,
+    LEGACY_ISTIO_HELM_REPO,
+    OLDEST_SUPPORTED_ISTIO_MINOR,
+    compareVersions,
+    parseVersion,
+} from "../components/istioVersion";
 
 /** Annotations that make a Service's load balancer internal, per cloud. */
 export const INTERNAL_LB_ANNOTATIONS: Record<string, string> = {
@@ -18,6 +25,26 @@ const HELM_CHARTS = ["kubernetes:helm.sh/v3:Chart", "kubernetes:helm.sh/v4:Chart
 const ISTIO_CHARTS = ["base", "istiod", "gateway", "cni", "ztunnel"];
 const ISTIO_PORTS = [15012, 15017, 15443];
 const WORLD = ["0.0.0.0/0", "::/0"];
+
+/** Istio's own chart sources: its Helm repositories (current and retired) and its OCI registry. */
+const ISTIO_REPOS = [ISTIO_HELM_REPO, LEGACY_ISTIO_HELM_REPO].map((r) => r.replace(/\/+$/, ""));
+const ISTIO_OCI_PREFIX = `${ISTIO_OCI_CHARTS}/`;
+
+/** The chart's own name, whatever the source: "gateway" for "gateway", "oci://…/gateway" or "/charts/1.31.1/gateway". */
+export const chartName = (chart: unknown): string => String(chart ?? "").replace(/\/+$/, "").split("/").pop() ?? "";
+
+/**
+ * An Istio chart (base, istiod, gateway, …) from one of the sources the program installs from: Istio's Helm
+ * repositories, its OCI registry, or a local directory (an absolute path, as the program resolves it).
+ * Charts of the same name from other repositories are not taken for Istio's.
+ */
+export function isIstioChart(props: Record<string, any>): boolean {
+    const chart = String(props.chart ?? "");
+    if (!ISTIO_CHARTS.includes(chartName(chart))) return false;
+    const repo = String(props.repositoryOpts?.repo ?? "").replace(/\/+$/, "");
+    if (repo) return ISTIO_REPOS.includes(repo) && !chart.includes("/");
+    return chart.startsWith(ISTIO_OCI_PREFIX) || chart.startsWith("/") || /^[A-Za-z]:[\\/]/.test(chart);
+}
 
 const isInternal = (annotations: Record<string, string> | undefined) =>
     Object.entries(INTERNAL_LB_ANNOTATIONS).some(([k, v]) => annotations?.[k]?.toLowerCase() === v.toLowerCase());
@@ -46,7 +73,8 @@ export const gatewayChartsInternalUnlessPublic = policy({
     description: "Istio gateway charts (east-west, ingress) get internal load balancers unless marked public.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
-        if (args.type !== HELM_RELEASE || args.props.chart !== "gateway") return;
+        // Istio's gateway chart from any source (repository, OCI or a local directory).
+        if (args.type !== HELM_RELEASE || chartName(args.props.chart) !== "gateway") return;
         const service = args.props.values?.service ?? {};
         if ((service.type ?? "LoadBalancer") !== "LoadBalancer") return;
         const annotations = { ...(args.props.values?.annotations ?? {}), ...(service.annotations ?? {}) };
@@ -157,11 +185,13 @@ export const istioVersionSupported = policy({
     description: `Istio charts are ${OLDEST_SUPPORTED_ISTIO_MINOR.major}.${OLDEST_SUPPORTED_ISTIO_MINOR.minor} or newer (older minors are end of life).`,
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
-        if (!HELM_CHARTS.includes(args.type) || !ISTIO_CHARTS.includes(args.props.chart)) return;
-        if (args.props.repositoryOpts?.repo !== ISTIO_HELM_REPO) return;
+        if (!HELM_CHARTS.includes(args.type) || !isIstioChart(args.props)) return;
         const version = parseVersion(String(args.props.version ?? "").replace(/^v/, ""));
         if (!version || compareVersions(version, { ...OLDEST_SUPPORTED_ISTIO_MINOR, patch: 0 }) < 0) {
-            report(`Istio chart ${args.props.chart} ${args.props.version} is not supported; use ${OLDEST_SUPPORTED_ISTIO_MINOR.major}.${OLDEST_SUPPORTED_ISTIO_MINOR.minor}.0 or newer.`);
+            report(`Istio chart ${chartName(args.props.chart)} ${args.props.version} (from ${args.props.repositoryOpts?.repo ?? args.props.chart}) is not supported; use ${OLDEST_SUPPORTED_ISTIO_MINOR.major}.${OLDEST_SUPPORTED_ISTIO_MINOR.minor}.0 or newer.`);
+        }
+        if (String(args.props.repositoryOpts?.repo ?? "").replace(/\/+$/, "") === LEGACY_ISTIO_HELM_REPO) {
+            report(`Istio chart ${chartName(args.props.chart)} comes from ${LEGACY_ISTIO_HELM_REPO}, which Istio empties in December 2026; use ${ISTIO_HELM_REPO} or ${ISTIO_OCI_CHARTS}.`);
         }
     },
 });

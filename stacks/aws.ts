@@ -12,10 +12,9 @@ import { EksCluster } from "../components/eksCluster";
 import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Block } from "../components/awsCidr";
 import { cidrsOverlap } from "../components/cidr";
 import { Platform, PlatformClusters } from "./platform";
-import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, validate } from "./config";
+import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
+import { gatewayServiceAnnotations } from "../components/eksCluster";
 
-/** Oldest Kubernetes minor accepted: Istio 1.30 supports 1.32–1.36, and older EKS versions are out of standard support. */
-export const OLDEST_KUBERNETES_MINOR = 32;
 export const DEFAULT_KUBERNETES_VERSION = "1.35";
 /** Chart 1.17.1 = controller v2.17.1, the last v2 release seen; the permissions below are written for v2. */
 export const DEFAULT_LBC_CHART_VERSION = "1.17.1";
@@ -27,10 +26,8 @@ export const MAX_PUBLIC_ACCESS_CIDRS = 40;
 
 const kubernetesVersion = z
     .string({ error: `must be a string such as "${DEFAULT_KUBERNETES_VERSION}"` })
-    .regex(/^1\.\d+$/, { error: `must be a Kubernetes minor version "1.x", such as "${DEFAULT_KUBERNETES_VERSION}"` })
-    .refine((v) => !/^1\.\d+$/.test(v) || Number(v.split(".")[1]) >= OLDEST_KUBERNETES_MINOR, {
-        error: `must be 1.${OLDEST_KUBERNETES_MINOR} or newer (Istio 1.30 supports Kubernetes 1.32–1.36)`,
-    });
+    // Which minors are allowed depends on istioVersion: see crossCheck.
+    .regex(/^1\.\d+$/, { error: `must be a Kubernetes minor version "1.x", such as "${DEFAULT_KUBERNETES_VERSION}"` });
 
 const nodeCount = (what: string) =>
     z
@@ -149,8 +146,17 @@ export function crossCheck(settings: AwsSettings): string[] {
 
 /** Reads, checks and completes the AWS settings; throws one ConfigError listing every problem. */
 export function awsSettings(raw: Record<string, unknown>): AwsSettings {
-    const settings = validate(awsSettingsSchema, raw);
-    const problems = crossCheck(settings);
+    // Which Kubernetes versions are allowed depends on istioVersion: checked on the raw settings, so that it is
+    // reported together with everything else.
+    const kubernetes = kubernetesVersionProblems(raw, DEFAULT_KUBERNETES_VERSION);
+    let settings: AwsSettings;
+    try {
+        settings = validate(awsSettingsSchema, raw);
+    } catch (e) {
+        if (e instanceof ConfigError) throw new ConfigError([...e.problems, ...kubernetes]);
+        throw e;
+    }
+    const problems = [...kubernetes, ...crossCheck(settings)];
     if (problems.length > 0) throw new ConfigError(problems);
     return settings;
 }
@@ -222,5 +228,8 @@ function buildAws(settings: AwsSettings): PlatformClusters {
             eksClusterNames: pulumi.output(eksClusters.map((e) => e.eks.eksCluster.apply((c) => c.name))),
             apiEndpoints: pulumi.output(Object.fromEntries(eksClusters.map((e) => [e.clusterName, e.endpoint]))),
         },
+        // Bookinfo's ingress: an internet-facing NLB from the controller, dual-stack in an IPv6 cluster (as the
+        // east-west gateways, which get the same annotations with the internal scheme).
+        ingressServiceAnnotations: Object.fromEntries(settings.clusters.map((c) => [c.name, gatewayServiceAnnotations(c.ipFamily, "internet-facing")])),
     };
 }

@@ -12,7 +12,7 @@ import { AksCluster, BUILT_IN_ROLES, roleDefinitionId } from "../components/aksC
 import { AzureNetwork } from "../components/azureNetwork";
 import { gatewayExposureAnnotations } from "../components/eastWestGateway";
 import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/cidr";
-import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, validate } from "./config";
+import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
 import { Platform, PlatformClusters } from "./platform";
 
 export const AZURE_DEFAULTS = {
@@ -24,9 +24,6 @@ export const AZURE_DEFAULTS = {
     skuTier: "Free",
     containerRegistrySku: "Basic",
 } as const;
-
-/** Oldest Kubernetes minor the clusters may run (Istio 1.30 supports 1.32 to 1.36). */
-export const OLDEST_KUBERNETES_MINOR = 32;
 
 export const INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal";
 
@@ -75,9 +72,8 @@ export const kubernetesVersion = z
         const m = /^1\.(\d+)(\.\d+)?$/.exec(v);
         if (!m) {
             ctx.addIssue({ code: "custom", message: `must be a Kubernetes version "1.<minor>" (AKS picks the newest patch) or "1.<minor>.<patch>", such as "${AZURE_DEFAULTS.kubernetesVersion}"; got "${v}"` });
-        } else if (Number(m[1]) < OLDEST_KUBERNETES_MINOR) {
-            ctx.addIssue({ code: "custom", message: `Kubernetes ${v} is too old: use 1.${OLDEST_KUBERNETES_MINOR} or newer (Istio 1.30 supports 1.32 to 1.36), such as "${AZURE_DEFAULTS.kubernetesVersion}"` });
         }
+        // Which minors are allowed depends on istioVersion: see validateAzureSettings.
     });
 
 const vmSize = z
@@ -283,6 +279,8 @@ export function validateAzureSettings(raw: Record<string, unknown>, location: st
         problems.push(...e.problems);
     }
     if (settings) problems.push(...addressPlanProblems(settings));
+    // Which Kubernetes versions are allowed depends on istioVersion (checked on the raw settings, so always reported).
+    problems.push(...kubernetesVersionProblems(raw, AZURE_DEFAULTS.kubernetesVersion));
     if (!location) {
         problems.push(
             "azure-native:location: is required: the Azure region for every resource; set it with `pulumi config set azure-native:location <region>`, such as eastus (or set ARM_LOCATION)",

@@ -8,7 +8,19 @@
 import { z } from "zod";
 import { samplesSettingsSchema } from "./samples";
 import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/meshCA";
-import { compareVersions, parseVersion, OLDEST_SUPPORTED_ISTIO_MINOR, DEFAULT_ISTIO_VERSION } from "../components/istioVersion";
+import {
+    DEFAULT_ISTIO_CHART_SOURCE,
+    DEFAULT_ISTIO_IMAGE_HUB,
+    DEFAULT_ISTIO_VERSION,
+    ISTIO_CHART_NAMES,
+    ISTIO_OCI_CHARTS,
+    chartSourceText,
+    localChartProblems,
+    parseChartSource,
+    parseVersion,
+    supportedMinor,
+    supportedMinorsText,
+} from "../components/istioVersion";
 
 export const PROJECT = "istio-multicluster";
 
@@ -36,12 +48,39 @@ export const networkName = z
     });
 
 export const istioVersion = z
-    .string({ error: "must be a string such as \"1.30.4\"" })
-    .refine((v) => parseVersion(v) !== undefined, { error: 'must be an exact version "x.y.z", such as "1.30.4"' })
-    .refine((v) => {
-        const parsed = parseVersion(v);
-        return parsed === undefined || compareVersions(parsed, { ...OLDEST_SUPPORTED_ISTIO_MINOR, patch: 0 }) >= 0;
-    }, { error: `is older than the oldest supported Istio minor ${OLDEST_SUPPORTED_ISTIO_MINOR.major}.${OLDEST_SUPPORTED_ISTIO_MINOR.minor}` });
+    .string({ error: `must be a string such as "${DEFAULT_ISTIO_VERSION}"` })
+    .superRefine((v, ctx) => {
+        if (parseVersion(v) === undefined) {
+            ctx.addIssue({ code: "custom", message: `must be an exact version "x.y.z", such as "${DEFAULT_ISTIO_VERSION}"; got "${v}"` });
+        } else if (!supportedMinor(v)) {
+            ctx.addIssue({ code: "custom", message: `Istio ${v} is not supported: use ${supportedMinorsText()} (older minors are end of life), such as "${DEFAULT_ISTIO_VERSION}"` });
+        }
+    });
+
+/**
+ * `istioChartSource`: an https:// Helm repository, an oci:// registry, or a local directory (relative to the
+ * project directory, where Pulumi runs the program). Local directories come out absolute.
+ */
+export const istioChartSource = z
+    .string({ error: `must be a string: an https:// Helm repository, an oci:// registry or a directory` })
+    .transform((v, ctx) => {
+        const parsed = parseChartSource(v);
+        if (typeof parsed === "string") {
+            ctx.addIssue({
+                code: "custom",
+                message: `${parsed}. Allowed: an https:// Helm repository (default ${DEFAULT_ISTIO_CHART_SOURCE}), an oci:// registry (${ISTIO_OCI_CHARTS}) or a directory holding ${ISTIO_CHART_NAMES.join("/, ")}/`,
+            });
+            return z.NEVER;
+        }
+        return chartSourceText(parsed);
+    });
+
+/** `istioImageHub` (and the samples' `imageHub`): a registry and repository, without image name or tag. */
+export const IMAGE_HUB = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$/;
+export const imageHub = (example: string) =>
+    z
+        .string({ error: `must be an image registry path such as ${example}` })
+        .regex(IMAGE_HUB, { error: `must be an image registry and repository such as ${example} (lowercase, no image name or tag)` });
 
 /** Settings every cluster entry has, whatever the platform. */
 export const commonClusterFields = {
@@ -132,6 +171,8 @@ export const commonSettings = {
         .string({ error: "is required: the mesh ID shared by every cluster, such as mesh1" })
         .min(1, { error: "must not be empty: the mesh ID shared by every cluster, such as mesh1" }),
     istioVersion: istioVersion.default(DEFAULT_ISTIO_VERSION),
+    istioChartSource: istioChartSource.default(DEFAULT_ISTIO_CHART_SOURCE),
+    istioImageHub: imageHub(DEFAULT_ISTIO_IMAGE_HUB).default(DEFAULT_ISTIO_IMAGE_HUB),
     eastWestLoadBalancer: z
         .enum(["internal", "public"], { error: "must be internal or public" })
         .default("internal"),
@@ -161,6 +202,49 @@ export function checkCrossSettings(raw: Record<string, unknown>): void {
         }
     }
     if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/**
+ * Kubernetes versions outside what the chosen Istio minor supports (SUPPORTED_ISTIO_MINORS), one problem per
+ * cluster, naming both settings. Works on raw settings too, so that these are reported with every other
+ * problem: entries whose version is malformed (reported by the schema) are skipped.
+ */
+export function kubernetesVersionProblems(settings: { istioVersion?: unknown; clusters?: unknown }, example: string): string[] {
+    const version = settings.istioVersion === undefined ? DEFAULT_ISTIO_VERSION : settings.istioVersion;
+    const istio = typeof version === "string" ? supportedMinor(version) : undefined;
+    if (!istio || !Array.isArray(settings.clusters)) return [];
+    const { oldest, newest } = istio.kubernetes;
+    const problems: string[] = [];
+    settings.clusters.forEach((c: unknown, i) => {
+        const kubernetesVersion = (c as { kubernetesVersion?: unknown } | null)?.kubernetesVersion;
+        const m = typeof kubernetesVersion === "string" ? /^1\.(\d+)(\.\d+)?$/.exec(kubernetesVersion) : null;
+        if (!m) return;
+        const minor = Number(m[1]);
+        if (minor < oldest || minor > newest) {
+            problems.push(
+                `${formatPath(["clusters", i, "kubernetesVersion"])}: Kubernetes ${kubernetesVersion} is ${minor < oldest ? "too old" : "too new"} for Istio ${version} ` +
+                    `(${formatPath(["istioVersion"])}), which supports Kubernetes 1.${oldest} to 1.${newest}; use one of those, such as "${example}"`,
+            );
+        }
+    });
+    return problems;
+}
+
+/**
+ * A local chart directory must hold the three charts at the chosen Istio version; checked on validated settings,
+ * before anything is declared. Remote sources are left to Helm (the provider's check names the chart).
+ */
+export function checkChartSource(settings: { istioChartSource: string; istioVersion: string }, readFile?: (p: string) => string): void {
+    const parsed = parseChartSource(settings.istioChartSource);
+    if (typeof parsed === "string" || parsed.kind !== "local") return;
+    const problems = localChartProblems(parsed.dir, settings.istioVersion, readFile);
+    if (problems.length > 0) {
+        throw new ConfigError(
+            problems.map(
+                (p) => `${formatPath(["istioChartSource"])}: ${p}; the charts in a local directory must match ${formatPath(["istioVersion"])} (${settings.istioVersion})`,
+            ),
+        );
+    }
 }
 
 export class ConfigError extends Error {

@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { MeshClusterFields } from "../components/cluster";
 import { Mesh } from "../components/mesh";
-import { checkCrossSettings, rawSettings, readPlatform, Platform as PlatformName } from "./config";
+import { checkChartSource, checkCrossSettings, rawSettings, readPlatform, Platform as PlatformName } from "./config";
 import { existingPlatform } from "./existing";
 import { azurePlatform } from "./azure";
 import { awsPlatform } from "./aws";
@@ -31,17 +31,19 @@ export function deploy(allConfig: Record<string, string>): Deployment {
     const platform = platforms[readPlatform(raw)];
     checkCrossSettings(raw);
     const settings: PlatformSettings = platform.validate(raw);
-    const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name));
+    checkChartSource(settings);
+    const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name), settings.istioImageHub);
 
     // 2. Declare: clusters, the mesh on them, the samples on the mesh.
-    const { clusters, platformOutputs } = platform.build(settings);
+    const { clusters, platformOutputs, ingressServiceAnnotations } = platform.build(settings);
+    const istio = { istioVersion: settings.istioVersion, istioChartSource: settings.istioChartSource, istioImageHub: settings.istioImageHub };
     const mesh = new Mesh("mesh", {
         meshId: settings.meshId,
-        istioVersion: settings.istioVersion,
+        ...istio,
         clusters,
         ca: settings.ca,
         strictMtls: settings.strictMtls,
     });
-    const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, settings.istioVersion);
+    const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations);
     return { clusters, mesh, platformOutputs, sampleOutputs };
 }

@@ -6,6 +6,8 @@ import { CASettings } from "./config";
 export interface PlatformSettings {
     meshId: string;
     istioVersion: string;
+    istioChartSource: string;
+    istioImageHub: string;
     samples: unknown;
     ca: CASettings;
     strictMtls: boolean;
@@ -18,6 +20,8 @@ export interface PlatformClusters {
     clusters: MeshClusterFields[];
     /** Platform-specific stack outputs (resource group, VPC id, …). */
     platformOutputs: Record<string, pulumi.Output<unknown>>;
+    /** Annotations a public LoadBalancer Service needs in each cluster (by cluster name), e.g. the AWS NLB's. */
+    ingressServiceAnnotations?: Record<string, Record<string, string>>;
 }
 
 /**

@@ -65,13 +65,13 @@ export const samplesSettingsSchema = z
     .strictObject({
         /** Everything below at once. */
         enabled: flag(true),
-        /** Registry/repository of Istio's sample images (Istio's own manifests now use registry.istio.io/release). */
+        /** Registry/repository of Istio's sample images; default `istioImageHub` (docker.io/istio). */
         imageHub: z
             .string({ error: "must be an image registry path such as docker.io/istio" })
             .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$/, {
                 error: "must be an image registry path such as docker.io/istio",
             })
-            .default(DEFAULT_IMAGE_HUB),
+            .optional(),
         /** The client (curl) image, also used by the verification Jobs. */
         clientImage: pinnedImage.default(DEFAULT_CLIENT_IMAGE),
         helloworld: z
@@ -151,7 +151,7 @@ export function expectedVersions(versions: Record<string, string[]>, clusterOrde
  * Fills in defaults that depend on the topology and checks every cluster reference, throwing one
  * ConfigError naming each bad setting. Called before anything is declared.
  */
-export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: string[]): SamplesPlan {
+export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: string[], istioImageHub: string = DEFAULT_IMAGE_HUB): SamplesPlan {
     const problems: string[] = [];
     const at = (...path: PropertyKey[]) => cfg().formatPath(["samples", ...path]);
     const known = new Set(clusterNames);
@@ -171,7 +171,7 @@ export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: stri
 
     const plan: SamplesPlan = {
         enabled: settings.enabled,
-        imageHub: settings.imageHub,
+        imageHub: settings.imageHub ?? istioImageHub,
         clientImage: settings.clientImage,
         clusterLocalRouting: [],
     };
@@ -286,21 +286,42 @@ export function parseSamplesSettings(settings: unknown): SamplesSettings {
 }
 
 /** Checks the samples settings against the stack's clusters; throws a ConfigError, declares nothing. */
-export function planSamples(settings: unknown, clusterNames: string[]): SamplesPlan {
-    return resolveSamplesPlan(parseSamplesSettings(settings), clusterNames);
+export function planSamples(settings: unknown, clusterNames: string[], istioImageHub: string = DEFAULT_IMAGE_HUB): SamplesPlan {
+    return resolveSamplesPlan(parseSamplesSettings(settings), clusterNames, istioImageHub);
+}
+
+/** How the stack installs Istio: the samples' ingress gateway is installed the same way. */
+export interface IstioInstall {
+    istioVersion: string;
+    istioChartSource: string;
+    istioImageHub: string;
 }
 
 /**
  * Declares the samples and their verification from a plan made (and checked) by `planSamples` before any
  * resource of the stack was declared.
  *
- * `istioVersion` pins the ingress gateway chart.
+ * `istio` pins the ingress gateway chart and says where it and its images come from. `ingressServiceAnnotations`
+ * are the platform's annotations for a public LoadBalancer in each cluster (on AWS: the Load Balancer
+ * Controller's NLB, dual-stack in an IPv6 cluster); Bookinfo's own setting is laid over the front cluster's.
  */
-export function deploySamples(plan: SamplesPlan, mesh: Mesh, clusters: MeshClusterArgs[], istioVersion: string): SampleOutputs {
+export function deploySamples(
+    plan: SamplesPlan,
+    mesh: Mesh,
+    clusters: MeshClusterArgs[],
+    istio: IstioInstall,
+    ingressServiceAnnotations: Record<string, Record<string, string>> = {},
+): SampleOutputs {
     const clusterNames = clusters.map((c) => c.clusterName);
     if (!plan.enabled || (!plan.helloworld && !plan.bookinfo)) return {};
 
-    const version = istioVersion;
+    const bookinfo = plan.bookinfo && {
+        ...plan.bookinfo,
+        ingressServiceAnnotations:
+            plan.bookinfo.ingressServiceType === "LoadBalancer"
+                ? { ...ingressServiceAnnotations[plan.bookinfo.frontCluster], ...plan.bookinfo.ingressServiceAnnotations }
+                : plan.bookinfo.ingressServiceAnnotations,
+    };
     const apps = new SampleApps("samples", {
         clusters: clusters.map((c) => ({
             clusterName: c.clusterName,
@@ -308,12 +329,14 @@ export function deploySamples(plan: SamplesPlan, mesh: Mesh, clusters: MeshClust
             istiod: mesh.istiodReleases[c.clusterName],
             loadBalancerDependencies: c.loadBalancerDependencies,
         })),
-        istioVersion: version,
+        istioVersion: istio.istioVersion,
+        chartSource: istio.istioChartSource,
+        istioImageHub: istio.istioImageHub,
         imageHub: plan.imageHub,
         clientImage: plan.clientImage,
         helloworld: plan.helloworld,
         clusterLocalRouting: { clusters: plan.clusterLocalRouting },
-        bookinfo: plan.bookinfo,
+        bookinfo,
     });
 
     const outputs: SampleOutputs = {

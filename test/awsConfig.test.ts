@@ -141,11 +141,26 @@ describe("public API access CIDRs", () => {
 
 describe("Kubernetes versions and node groups", () => {
     test.each([
-        ["1.31", "istio-multicluster:clusters[0].kubernetesVersion: must be 1.32 or newer (Istio 1.30 supports Kubernetes 1.32–1.36)"],
+        [
+            "1.31",
+            'istio-multicluster:clusters[0].kubernetesVersion: Kubernetes 1.31 is too old for Istio 1.31.1 (istio-multicluster:istioVersion), which supports Kubernetes 1.32 to 1.36; use one of those, such as "1.35"',
+        ],
+        [
+            "1.37",
+            'istio-multicluster:clusters[0].kubernetesVersion: Kubernetes 1.37 is too new for Istio 1.31.1 (istio-multicluster:istioVersion), which supports Kubernetes 1.32 to 1.36; use one of those, such as "1.35"',
+        ],
         ["1.33.2", 'istio-multicluster:clusters[0].kubernetesVersion: must be a Kubernetes minor version "1.x", such as "1.35"'],
         ["latest", 'istio-multicluster:clusters[0].kubernetesVersion: must be a Kubernetes minor version "1.x", such as "1.35"'],
     ])("version %j", (kubernetesVersion, message) => {
         expect(problems({ clusters: cluster(0, { kubernetesVersion }) })).toEqual([message]);
+    });
+
+    test("the bounds follow the chosen Istio minor (1.30 also supports 1.32 to 1.36)", () => {
+        expect(problems({ istioVersion: "1.30.5", clusters: cluster(0, { kubernetesVersion: "1.31" }) })).toEqual([
+            'istio-multicluster:clusters[0].kubernetesVersion: Kubernetes 1.31 is too old for Istio 1.30.5 (istio-multicluster:istioVersion), which supports Kubernetes 1.32 to 1.36; use one of those, such as "1.35"',
+        ]);
+        expect(settingsWith({ istioVersion: "1.30.5", clusters: cluster(0, { kubernetesVersion: "1.36" }) }).clusters[0].kubernetesVersion).toBe("1.36");
+        expect(settingsWith({ istioVersion: "1.31.1", clusters: cluster(0, { kubernetesVersion: "1.32" }) }).clusters[0].kubernetesVersion).toBe("1.32");
     });
 
     test("a version given as a YAML number is refused, not misread", () => {

@@ -43,7 +43,9 @@ describe("the committed stack validates, with defaults filled in", () => {
         expect(s.platform).toBe("azure");
         expect(s.meshId).toBe("mesh1");
         expect(s.eastWestLoadBalancer).toBe("internal");
-        expect(s.istioVersion).toBe("1.30.4");
+        expect(s.istioVersion).toBe("1.31.1");
+        expect(s.istioChartSource).toBe("https://blob.istio.io/istio-release/charts");
+        expect(s.istioImageHub).toBe("docker.io/istio");
         expect(s.azure).toEqual({
             namePrefix: "multicluster",
             vnetCidr: "10.1.0.0/16",
@@ -258,8 +260,19 @@ describe("other bad settings", () => {
                 r.clusters[1].kubernetesVersion = "latest";
             }),
         ).toEqual([
-            `${c(0, "kubernetesVersion")}: Kubernetes 1.31 is too old: use 1.32 or newer (Istio 1.30 supports 1.32 to 1.36), such as "1.35"`,
             `${c(1, "kubernetesVersion")}: must be a Kubernetes version "1.<minor>" (AKS picks the newest patch) or "1.<minor>.<patch>", such as "1.35"; got "latest"`,
+            `${c(0, "kubernetesVersion")}: Kubernetes 1.31 is too old for Istio 1.31.1 (istio-multicluster:istioVersion), which supports Kubernetes 1.32 to 1.36; use one of those, such as "1.35"`,
+        ]);
+        expect(problems((r) => (r.clusters[1].kubernetesVersion = "1.37.1"))).toEqual([
+            `${c(1, "kubernetesVersion")}: Kubernetes 1.37.1 is too new for Istio 1.31.1 (istio-multicluster:istioVersion), which supports Kubernetes 1.32 to 1.36; use one of those, such as "1.35"`,
+        ]);
+        expect(
+            problems((r) => {
+                r.istioVersion = "1.30.5";
+                r.clusters[0].kubernetesVersion = "1.31.9";
+            }),
+        ).toEqual([
+            `${c(0, "kubernetesVersion")}: Kubernetes 1.31.9 is too old for Istio 1.30.5 (istio-multicluster:istioVersion), which supports Kubernetes 1.32 to 1.36; use one of those, such as "1.35"`,
         ]);
         expect(problems((r) => (r.clusters[0].kubernetesVersion = 1.35))).toEqual([`${c(0, "kubernetesVersion")}: must be a Kubernetes version such as "1.35" (text, in quotes)`]);
         expect(() => validateAzureSettings({ ...seed(), clusters: seed().clusters.map((x: Raw) => ({ ...x, kubernetesVersion: "1.32.7" })) }, "eastus")).not.toThrow();

@@ -67,8 +67,10 @@ describe("bad input", () => {
     test.each([
         ["1.30", /must be an exact version "x.y.z"/],
         ["latest", /must be an exact version "x.y.z"/],
-        ["1.28.9", /is older than the oldest supported Istio minor 1.29/],
-        ["1.19.1", /is older than the oldest supported Istio minor 1.29/],
+        ["1.29.6", /Istio 1\.29\.6 is not supported: use 1\.30\.x and 1\.31\.x \(older minors are end of life\)/],
+        ["1.19.1", /Istio 1\.19\.1 is not supported: use 1\.30\.x and 1\.31\.x/],
+        // A minor this program has not checked the charts of.
+        ["1.32.0", /Istio 1\.32\.0 is not supported: use 1\.30\.x and 1\.31\.x/],
     ])("Istio version %s", async (version, message) => {
         const msg = await failure(existingStack(TWO_CLUSTERS_ONE_NETWORK, { istioVersion: version }));
         expect(msg).toMatch(/istio-multicluster:istioVersion: /);
@@ -152,11 +154,17 @@ describe("good input", () => {
         }
     });
 
-    test("defaults: platform existing, Istio 1.30.4", async () => {
+    test("defaults: platform existing, Istio 1.31.1", async () => {
         const { platform: _p, ...config } = existingStack(TWO_CLUSTERS_ONE_NETWORK);
         const run = await runProgram(config);
         const istiod = run.resources.find((r) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.chart === "istiod")!;
-        expect(istiod.inputs.version).toBe("1.30.4");
+        expect(istiod.inputs.version).toBe("1.31.1");
+    });
+
+    test("1.30.x is still supported", async () => {
+        const run = await runProgram(existingStack(TWO_CLUSTERS_ONE_NETWORK, { istioVersion: "1.30.5" }));
+        const istiod = run.resources.find((r) => r.type === "kubernetes:helm.sh/v3:Release" && r.inputs.chart === "istiod")!;
+        expect(istiod.inputs.version).toBe("1.30.5");
     });
 
     test("config of other namespaces is left alone; structured values arrive as JSON", () => {

@@ -5,7 +5,7 @@ import { parse } from "yaml";
 import { Declared, RunResult, asDeclared, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "./harness";
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "./fixtures";
 import { directKubernetesObjects, validateObject } from "./schemas";
-import { GATEWAY_SCHEMA_TOP_LEVEL, unreadPaths } from "./chartValues";
+import { gatewaySchemaTopLevel, unreadPaths } from "./chartValues";
 import { checkMeshClusters } from "../components/mesh";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
@@ -55,12 +55,14 @@ describe("three clusters on two networks", () => {
     test("istiod gets mesh ID, cluster name and network, pinned to the configured version from the official repo", () => {
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
             const istiod = plain(release(run, name, "istiod").inputs);
-            expect(istiod.values.global).toEqual({ meshID: "mesh1", multiCluster: { clusterName: name }, network });
-            expect(istiod.version).toBe("1.30.4");
-            expect(istiod.repositoryOpts).toEqual({ repo: "https://istio-release.storage.googleapis.com/charts" });
+            // Images from docker.io/istio, pinned to the Istio version whatever the chart's own defaults say.
+            expect(istiod.values.global).toEqual({ hub: "docker.io/istio", tag: "1.31.1", meshID: "mesh1", multiCluster: { clusterName: name }, network });
+            expect(istiod.version).toBe("1.31.1");
+            expect(istiod.repositoryOpts).toEqual({ repo: "https://blob.istio.io/istio-release/charts" });
             expect(istiod.namespace).toBe("istio-system");
             const base = plain(release(run, name, "base").inputs);
-            expect(base.version).toBe("1.30.4");
+            expect(base.version).toBe("1.31.1");
+            expect(base.repositoryOpts).toEqual({ repo: "https://blob.istio.io/istio-release/charts" });
         }
     });
 
@@ -69,7 +71,7 @@ describe("three clusters on two networks", () => {
             const { chart, values, version } = plain(r.inputs);
             expect({ release: r.name, unread: unreadPaths(chart, values, version) }).toEqual({ release: r.name, unread: [] });
             if (chart === "gateway") {
-                for (const key of Object.keys(values)) expect(GATEWAY_SCHEMA_TOP_LEVEL).toContain(key);
+                for (const key of Object.keys(values)) expect(gatewaySchemaTopLevel(version)).toContain(key);
             }
         }
     });
@@ -97,7 +99,7 @@ describe("three clusters on two networks", () => {
         expect(run.resources.filter(isEastWest)).toHaveLength(3);
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
             const values = plain(eastWest(run, name).inputs).values;
-            expect(values).toEqual({ name: "istio-eastwestgateway", networkGateway: network, service: { annotations: {} } });
+            expect(values).toEqual({ global: { hub: "docker.io/istio", tag: "1.31.1" }, name: "istio-eastwestgateway", networkGateway: network, service: { annotations: {} } });
             const [crossNetwork] = inCluster(run, name, crossNetworkGateways(run.resources));
             expect(plain(crossNetwork.inputs)).toEqual({
                 apiVersion: "networking.istio.io/v1",
@@ -193,7 +195,7 @@ describe("three clusters on two networks", () => {
 describe("two clusters on one network", () => {
     let run: RunResult;
     beforeAll(async () => {
-        run = await runProgram(existingStack(TWO_CLUSTERS_ONE_NETWORK, { istioVersion: "1.29.1" }));
+        run = await runProgram(existingStack(TWO_CLUSTERS_ONE_NETWORK, { istioVersion: "1.30.5" }));
     });
 
     test("no east-west gateway and no cross-network Gateway", () => {
@@ -207,12 +209,13 @@ describe("two clusters on one network", () => {
         expect(remote.map((r) => r.inputs.metadata.name).sort()).toEqual(["istio-remote-secret-cluster1", "istio-remote-secret-cluster2"]);
     });
 
-    test("the chart version follows config, and 1.29.1 does not get a value its charts do not read", () => {
+    test("the chart version follows config (1.30.5, the older supported line), with values its charts read", () => {
         for (const r of ofType(run.resources, RELEASE)) {
             const { chart, values, version } = plain(r.inputs);
-            expect(version).toBe("1.29.1");
+            expect(version).toBe("1.30.5");
             expect(unreadPaths(chart, values, version)).toEqual([]);
-            expect(values.base).toBeUndefined();
+            if (chart !== "gateway") expect(values.base).toEqual({ validationFailurePolicy: "Fail" });
+            if (chart === "istiod") expect(values.global).toMatchObject({ hub: "docker.io/istio", tag: "1.30.5" });
         }
     });
 });
@@ -221,6 +224,10 @@ test("the chart-values check itself catches a misspelt key", () => {
     expect(unreadPaths("istiod", { global: { multicluster: { clusterName: "c1" } } }, "1.30.4")).toEqual(["global.multicluster.clusterName"]);
     expect(unreadPaths("base", { base: { validationFailurePolicy: "Fail" } }, "1.29.1")).toEqual(["base.validationFailurePolicy"]);
     expect(unreadPaths("gateway", { service: { annotations: { a: "b" } }, networkGateway: "n" }, "1.30.4")).toEqual([]);
+    // The chart is found by name whatever the source.
+    expect(unreadPaths("oci://ghcr.io/istio/release/charts/istiod", { global: { hubb: "x" } }, "1.31.1")).toEqual(["global.hubb"]);
+    expect(gatewaySchemaTopLevel("1.31.1")).toContain("dnsPolicy");
+    expect(gatewaySchemaTopLevel("1.30.5")).not.toContain("dnsPolicy");
 });
 
 test("the schema check itself rejects a malformed object and an unknown kind", () => {

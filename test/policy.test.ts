@@ -33,7 +33,16 @@ async function violations(policy: ResourceValidationPolicy, a: ResourceValidatio
 }
 
 const release = (chart: string, version: string, values: Record<string, unknown> = {}) =>
-    args("kubernetes:helm.sh/v3:Release", { chart, version, values, repositoryOpts: { repo: "https://istio-release.storage.googleapis.com/charts" } });
+    args("kubernetes:helm.sh/v3:Release", { chart, version, values, repositoryOpts: { repo: "https://blob.istio.io/istio-release/charts" } });
+/** The same chart as the program declares it from Istio's OCI registry, a local directory, or the retired repository. */
+const fromOci = (chart: string, version: string, values: Record<string, unknown> = {}) =>
+    args("kubernetes:helm.sh/v3:Release", { chart: `oci://ghcr.io/istio/release/charts/${chart}`, version, values });
+const fromDir = (chart: string, version: string, values: Record<string, unknown> = {}) =>
+    args("kubernetes:helm.sh/v3:Release", { chart: `/srv/istio-charts/${version}/${chart}`, version, values });
+const fromLegacyRepo = (chart: string, version: string) =>
+    args("kubernetes:helm.sh/v3:Release", { chart, version, values: {}, repositoryOpts: { repo: "https://istio-release.storage.googleapis.com/charts" } });
+const fromOtherRepo = (chart: string, version: string) =>
+    args("kubernetes:helm.sh/v3:Release", { chart, version, values: {}, repositoryOpts: { repo: "https://charts.example.com" } });
 
 describe.each<[string, ResourceValidationPolicy, ResourceValidationArgs[], [ResourceValidationArgs, RegExp][]]>([
     [
@@ -57,9 +66,13 @@ describe.each<[string, ResourceValidationPolicy, ResourceValidationArgs[], [Reso
             release("gateway", "1.30.4", { service: { annotations: { "istio-multicluster/exposure": "public" } } }),
             release("gateway", "1.30.4", { service: { type: "ClusterIP" } }),
             release("istiod", "1.30.4"),
+            fromOci("gateway", "1.31.1", { service: { annotations: { "istio-multicluster/exposure": "public" } } }),
         ],
         [
             [release("gateway", "1.30.4", { service: { annotations: {} } }), /would get a public load balancer/],
+            // Whatever the source, the gateway chart is recognised.
+            [fromOci("gateway", "1.31.1", { service: { annotations: {} } }), /would get a public load balancer/],
+            [fromDir("gateway", "1.31.1", { service: { annotations: {} } }), /would get a public load balancer/],
             [release("gateway", "1.30.4", { service: { annotations: { "service.beta.kubernetes.io/azure-load-balancer-internal": "false" } } }), /public load balancer/],
         ],
     ],
@@ -75,11 +88,12 @@ describe.each<[string, ResourceValidationPolicy, ResourceValidationArgs[], [Reso
     [
         "Helm chart versions pinned",
         p.helmChartsPinned,
-        [release("istiod", "1.30.4"), args("kubernetes:helm.sh/v4:Chart", { chart: "x", version: "v2.1.0" })],
+        [release("istiod", "1.30.4"), fromOci("istiod", "1.31.1"), fromDir("base", "1.31.1"), args("kubernetes:helm.sh/v4:Chart", { chart: "x", version: "v2.1.0" })],
         [
             [release("istiod", ""), /not pinned/],
             [release("istiod", "~1.30"), /not pinned/],
             [args("kubernetes:helm.sh/v4:Chart", { chart: "x" }), /not pinned/],
+            [fromOci("istiod", ""), /not pinned/],
         ],
     ],
     [
@@ -126,10 +140,15 @@ describe.each<[string, ResourceValidationPolicy, ResourceValidationArgs[], [Reso
     [
         "Istio version supported",
         p.istioVersionSupported,
-        [release("istiod", "1.30.4"), release("base", "1.29.0")],
+        // A chart named like Istio's from another repository is someone else's.
+        [release("istiod", "1.30.4"), release("base", "1.31.1"), fromOci("gateway", "1.31.1"), fromDir("istiod", "1.30.5"), fromOtherRepo("gateway", "0.3.0")],
         [
-            [release("istiod", "1.28.9"), /not supported/],
+            [release("istiod", "1.29.6"), /istiod 1\.29\.6 .* is not supported; use 1\.30\.0 or newer/],
             [release("gateway", "1.19.1"), /not supported/],
+            [fromOci("base", "1.28.2"), /not supported/],
+            [fromDir("istiod", "1.29.0"), /not supported/],
+            // The retired repository: charts gone in December 2026 (and never 1.31).
+            [fromLegacyRepo("istiod", "1.30.4"), /empties in December 2026; use https:\/\/blob\.istio\.io\/istio-release\/charts/],
         ],
     ],
 ])("%s", (_name, policy, passing, failing) => {
