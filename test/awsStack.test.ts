@@ -443,6 +443,26 @@ describe("destroy order", () => {
         expect(dependsOn(run.resources, gateway, lbcReleaseOf(run.resources, "cluster-1"))).toBe(true);
     });
 
+    test("Bookinfo's ingress takes the front cluster's NLB annotations: an IPv6 front cluster gets dualstack with no stack config for it", async () => {
+        const ingressAnnotations = (r: RunResult, c: string) => named(r.resources, "kubernetes:helm.sh/v3:Release", `samples-${c}-ingressgateway`).inputs.values.service.annotations;
+        const nlb = {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+            "istio-multicluster/exposure": "public",
+        };
+        // The committed stack has no ingress annotations of its own: they are the program's.
+        expect(loadStackConfig("aws")["istio-multicluster:samples"]).toBeUndefined();
+        expect(ingressAnnotations(run, "cluster-1")).toEqual(nlb);
+        const v6Front = await runAws({ "istio-multicluster:samples": JSON.stringify({ bookinfo: { frontCluster: "cluster-2", reviewsClusters: ["cluster-1"] } }) });
+        expect(ingressAnnotations(v6Front, "cluster-2")).toEqual({ ...nlb, "service.beta.kubernetes.io/aws-load-balancer-ip-address-type": "dualstack" });
+        // What the stack config says wins over the program's.
+        const own = await runAws({
+            "istio-multicluster:samples": JSON.stringify({ bookinfo: { ingressServiceAnnotations: { "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal" } } }),
+        });
+        expect(ingressAnnotations(own, "cluster-1")).toEqual({ ...nlb, "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal" });
+    });
+
     test.each(CLUSTERS)("%s: controller before its nodes and cluster; cluster before the VPC, its subnets and routes", (c) => {
         const rs = run.resources;
         const release = lbcReleaseOf(rs, c);

@@ -229,7 +229,7 @@ describe("azure stack from Pulumi.azure.yaml", () => {
         }
         for (const c of CLUSTERS) {
             const istiod = one(inCluster(run, c.name, ofType(run.resources, T.release)), (r) => r.inputs.chart === "istiod", `istiod in ${c.name}`);
-            expect(plain(istiod.inputs).values.global).toEqual({ meshID: "mesh1", multiCluster: { clusterName: c.name }, network: c.network });
+            expect(plain(istiod.inputs).values.global).toEqual({ hub: "docker.io/istio", tag: "1.31.1", meshID: "mesh1", multiCluster: { clusterName: c.name }, network: c.network });
         }
     });
 

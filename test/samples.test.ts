@@ -184,7 +184,12 @@ describe("two clusters, default settings (everything on)", () => {
         expect(dependsOn(run.resources, release, istiodOf(run.resources, "cluster1"))).toBe(true);
         const values = release.inputs.values;
         // Public on purpose (a browser opens productpage), and marked so for the policy pack.
-        expect(values).toEqual({ name: "istio-ingressgateway", service: { type: "LoadBalancer", annotations: { "istio-multicluster/exposure": "public" } } });
+        expect(values).toEqual({
+            // Its images as istiod's: from istioImageHub, pinned to the Istio version.
+            global: { hub: "docker.io/istio", tag: DEFAULT_ISTIO_VERSION },
+            name: "istio-ingressgateway",
+            service: { type: "LoadBalancer", annotations: { "istio-multicluster/exposure": "public" } },
+        });
         for (const key of Object.keys(values)) expect(GATEWAY_SCHEMA_TOP_LEVEL).toContain(key);
         const readable = CHART_PATHS.gateway.map((p) => p.path);
         for (const path of leafPaths(values)) {
@@ -480,9 +485,10 @@ describe("switches", () => {
     });
 
     test("the ingress gateway chart follows the stack's Istio version", async () => {
-        const run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, undefined, { istioVersion: "1.29.3" }));
+        const run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, undefined, { istioVersion: "1.30.5" }));
         const release = one(sampleResources(run.resources), (r) => r.type === RELEASE, "ingress gateway");
-        expect(release.inputs.version).toBe("1.29.3");
+        expect(release.inputs.version).toBe("1.30.5");
+        expect(release.inputs.values.global).toEqual({ hub: "docker.io/istio", tag: "1.30.5" });
     });
 });
 
@@ -500,9 +506,9 @@ describe("samples settings", () => {
 
     test("{} means everything on, with defaults that follow the topology", () => {
         const settings = parseSamplesSettings(undefined);
+        // imageHub is left out: it follows istioImageHub (docker.io/istio by default).
         expect(settings).toEqual({
             enabled: true,
-            imageHub: "docker.io/istio",
             clientImage: "docker.io/curlimages/curl:8.16.0",
             helloworld: { enabled: true },
             clusterLocalRouting: { enabled: false },
