@@ -8,7 +8,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 # shellcheck disable=SC1091
-source "$ROOT/test/e2e/bed/versions.env"
+set -a; source "$ROOT/test/e2e/bed/versions.env"; set +a
 CACHE=${ISTIO_MC_BED_CACHE:-$HOME/.cache/istio-multicluster-bed}
 mkdir -p "$CACHE/bin"
 CACHE=$(cd "$CACHE" && pwd); export CACHE ROOT
@@ -187,7 +187,9 @@ build_provider() { # DIR VERSION PROVIDER-REPO MAJOR: pulumi-resource-<name> fro
     local dir=$1 v=$2 name=$3 major=$4
     local pm="github.com/pulumi/pulumi-$name/provider/v$major" sm="github.com/pulumi/pulumi-$name/sdk/v$major" pv
     # No provider/v* tags: the pseudo-version of the commit of the sdk's (or root's) v$v tag.
-    pv=$(commit_pseudo "$pm" "$sm@v$v" 2>/dev/null || commit_pseudo "$pm" "github.com/pulumi/pulumi-$name@v$v")
+    pv=$(commit_pseudo "$pm" "$sm@v$v" 2>/dev/null || commit_pseudo "$pm" "github.com/pulumi/pulumi-$name@v$v" 2>/dev/null) || {
+        echo "the Go module proxy serves neither $sm@v$v nor github.com/pulumi/pulumi-$name@v$v, whose commit names the provider's pseudo-version"
+        require_on_proxy "$sm@v$v"; return 1; }
     require_on_proxy "$pm@$pv"
     new_module "$dir/src" "bed/pulumi-resource-$name"; cd "$dir/src"
     go mod edit -require "$pm@$pv"

@@ -464,11 +464,23 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
             if (p.exited) throw new Error(`bed: ${p.name} ${p.exited}; last lines of ${p.logPath}:\n${tail(p.logPath)}`);
         }
     };
-    const waitAlive = async <T>(what: string, check: () => Promise<T | undefined | false>) =>
-        waitFor(what, async () => {
-            assertRunning();
-            return check();
-        }, timeoutMs);
+    // Like waitFor, but a process of the bed that exits fails the wait at once (naming it, with its log's tail).
+    const waitAlive = async <T>(what: string, check: () => Promise<T | undefined | false>) => {
+        let dead: Error | undefined;
+        try {
+            return await waitFor(what, async () => {
+                try {
+                    assertRunning();
+                } catch (e) {
+                    dead = e as Error;
+                    return true as unknown as T;
+                }
+                return check();
+            }, timeoutMs);
+        } finally {
+            if (dead) throw dead;
+        }
+    };
 
     let stopped = false;
     const stop = async () => {
@@ -585,6 +597,13 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
                 `  nodeIP: ${c.nodeIps[0]}`,
                 "  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake",
                 "  nodeLeaseDurationSeconds: 40",
+                // A config file's options are not defaulted like the flags: kwok 0.8 refuses 0 parallelism.
+                "  nodeLeaseParallelism: 4",
+                "  podPlayStageParallelism: 4",
+                "  nodePlayStageParallelism: 4",
+                "  podsOnNodeSyncParallelism: 1",
+                "  enablePodsOnNodeSyncListPager: true",
+                "  enablePodsOnNodeSyncStreamWatch: false",
                 "  enableDebuggingHandlers: false",
                 "  enableProfilingHandler: false",
                 ...stageFiles.map((f) => "---\n" + fs.readFileSync(f, "utf8").trim()),
@@ -623,8 +642,10 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
         for (const c of clusters) {
             await waitAlive(`${c.name}: nodes Ready`, async () => {
                 const list = await kube(c, "GET", "/api/v1/nodes");
+                // Ready, and the node lifecycle controller's not-ready taints gone.
                 const ready = (list.items as any[]).filter((n) =>
-                    (n.status?.conditions ?? []).some((x: any) => x.type === "Ready" && x.status === "True"));
+                    (n.status?.conditions ?? []).some((x: any) => x.type === "Ready" && x.status === "True") &&
+                    (n.spec?.taints ?? []).length === 0);
                 return ready.length === c.nodeNames.length;
             });
             await waitAlive(`${c.name}: default ServiceAccount`, async () =>
