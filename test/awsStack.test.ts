@@ -7,72 +7,10 @@ import { parse as parseYaml } from "yaml";
 import { ResourceValidationArgs } from "@pulumi/policy";
 import * as policyPack from "../policy/policies";
 import { Declared, RunResult, dependsOn, isSecret, one, ofType, plain, providerUrn, runProgram } from "./harness";
-import { MockOptions } from "./mocks";
 import { loadStackConfig } from "./stackConfig";
+import { ACCOUNT, REGION, ZONES, awsMocks, endpointOf } from "./cloudMocks";
 
 // ---- mocks ------------------------------------------------------------------------------------------
-
-const REGION = "us-west-2";
-const ACCOUNT = "123456789012";
-const VPC_IPV6 = "2600:1f14:abc:de00::/56";
-const ZONES = ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"];
-
-const endpointOf = (clusterName: string) => `https://${Buffer.from(clusterName).toString("hex").toUpperCase()}.gr7.${REGION}.eks.amazonaws.com`;
-
-/** What `@pulumi/eks` writes: an exec (`aws eks get-token`) kubeconfig. */
-function eksKubeconfig(clusterName: string): Record<string, unknown> {
-    return {
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "kubernetes", cluster: { server: endpointOf(clusterName), "certificate-authority-data": Buffer.from(`eks ca of ${clusterName}`).toString("base64") } }],
-        contexts: [{ name: "aws", context: { cluster: "kubernetes", user: "aws" } }],
-        "current-context": "aws",
-        users: [
-            {
-                name: "aws",
-                user: {
-                    exec: {
-                        apiVersion: "client.authentication.k8s.io/v1beta1",
-                        command: "aws",
-                        args: ["--region", REGION, "eks", "get-token", "--cluster-name", clusterName, "--output", "json"],
-                    },
-                },
-            },
-        ],
-    };
-}
-
-function awsMocks(): MockOptions {
-    return {
-        calls: {
-            "aws:index/getPartition:getPartition": () => ({ id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" }),
-            "aws:index/getRegion:getRegion": () => ({ id: REGION, name: REGION, region: REGION, endpoint: `ec2.${REGION}.amazonaws.com`, description: "US West (Oregon)" }),
-            "aws:index/getAvailabilityZones:getAvailabilityZones": (inputs) => {
-                // Only regular zones are wanted (no Local Zones).
-                expect(inputs.filters).toEqual([{ name: "opt-in-status", values: ["opt-in-not-required"] }]);
-                return { id: REGION, region: REGION, names: ZONES, zoneIds: ZONES.map((_, i) => `usw2-az${i + 1}`), groupNames: ZONES.map(() => REGION) };
-            },
-        },
-        outputs: {
-            // A remote component: under mocks its outputs are only what is returned here.
-            "eks:index:Cluster": (inputs) => ({
-                eksCluster: {
-                    name: inputs.name,
-                    arn: `arn:aws:eks:${REGION}:${ACCOUNT}:cluster/${inputs.name}`,
-                    endpoint: endpointOf(inputs.name),
-                    createdAt: "2026-11-21T08:00:00Z",
-                    vpcConfig: { clusterSecurityGroupId: `sg-eks-${inputs.name}` },
-                },
-                kubeconfigJson: JSON.stringify(eksKubeconfig(inputs.name)),
-                kubeconfig: eksKubeconfig(inputs.name),
-            }),
-            "aws:ec2/vpc:Vpc": () => ({ ipv6CidrBlock: VPC_IPV6, arn: `arn:aws:ec2:${REGION}:${ACCOUNT}:vpc/vpc-mock` }),
-            "aws:ec2/launchTemplate:LaunchTemplate": () => ({ latestVersion: 1 }),
-            "aws:iam/role:Role": (_inputs, name) => ({ arn: `arn:aws:iam::${ACCOUNT}:role/${name}`, name }),
-            "aws:iam/policy:Policy": (_inputs, name) => ({ arn: `arn:aws:iam::${ACCOUNT}:policy/${name}` }),
-        },
-    };
-}
 
 const runAws = (overrides: Record<string, unknown> = {}) => runProgram(loadStackConfig("aws", { "aws:region": REGION, ...overrides }), awsMocks());
 

@@ -5,78 +5,10 @@
 import { parse } from "yaml";
 import { policyViolations as policiesOver } from "./policyRun";
 import { Declared, RunResult, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "./harness";
-import { MockOptions } from "./mocks";
-import { kubeconfigFor } from "./fixtures";
 import { loadStackConfig } from "./stackConfig";
+import { AzureMockRecord, LOCATION, RESOURCE_GROUP, SUBSCRIPTION, T, aksAzureName, aksFqdn, azureMocks, newRecord } from "./cloudMocks";
 
-// ---- mocks ------------------------------------------------------------------------------------------
-
-
-const LOCATION = "eastus";
-const SUBSCRIPTION = "11111111-2222-3333-4444-555555555555";
-const CREDENTIALS_TOKEN = "azure-native:containerservice:listManagedClusterUserCredentials";
-const CLIENT_CONFIG_TOKEN = "azure-native:authorization:getClientConfig";
-
-const T = {
-    resourceGroup: "azure-native:resources:ResourceGroup",
-    vnet: "azure-native:network:VirtualNetwork",
-    subnet: "azure-native:network:Subnet",
-    publicIp: "azure-native:network:PublicIPAddress",
-    aks: "azure-native:containerservice:ManagedCluster",
-    roleAssignment: "azure-native:authorization:RoleAssignment",
-    registry: "azure-native:containerregistry:Registry",
-    k8sProvider: "pulumi:providers:kubernetes",
-    release: "kubernetes:helm.sh/v3:Release",
-    secret: "kubernetes:core/v1:Secret",
-    namespace: "kubernetes:core/v1:Namespace",
-} as const;
-
-/** What Azure would call the auto-named managed cluster with this logical name. */
-const aksAzureName = (logicalName: string) => `${logicalName}a1b2c3d4`;
-const aksFqdn = (logicalName: string) => `${logicalName}-dns-5f3e.hcp.${LOCATION}.azmk8s.io`;
-const RESOURCE_GROUP = "rg-multicluster9f8e7d6c";
-
-interface AzureMockRecord {
-    /** Inputs of every credentials invoke, in order. */
-    credentialCalls: Record<string, unknown>[];
-    clientConfigCalls: number;
-}
-
-function azureMocks(record: AzureMockRecord): MockOptions {
-    return {
-        calls: {
-            [CREDENTIALS_TOKEN]: (inputs) => {
-                record.credentialCalls.push(inputs);
-                // Answer only for clusters that exist, by the name Azure gave them.
-                const logical = String(inputs.resourceName).replace(/a1b2c3d4$/, "");
-                if (inputs.resourceGroupName !== RESOURCE_GROUP || aksAzureName(logical) !== inputs.resourceName) {
-                    throw new Error(`ResourceNotFound: ${inputs.resourceGroupName}/${inputs.resourceName}`);
-                }
-                const kubeconfig = kubeconfigFor(String(inputs.resourceName), `https://${aksFqdn(logical)}:443`);
-                return { kubeconfigs: [{ name: "clusterUser", value: Buffer.from(kubeconfig).toString("base64") }] };
-            },
-            [CLIENT_CONFIG_TOKEN]: () => {
-                record.clientConfigCalls++;
-                return { subscriptionId: SUBSCRIPTION, tenantId: "tenant", clientId: "client", objectId: "me" };
-            },
-        },
-        outputs: {
-            [T.resourceGroup]: () => ({ name: RESOURCE_GROUP }),
-            [T.vnet]: (_inputs, name) => ({ name: `${name}0a0b0c0d` }),
-            [T.subnet]: (inputs) => ({ name: inputs.subnetName }),
-            [T.publicIp]: (_inputs, name) => ({ name, ipAddress: name.endsWith("cluster1") ? "20.1.1.1" : "20.2.2.2" }),
-            [T.aks]: (_inputs, name) => ({
-                name: aksAzureName(name),
-                fqdn: aksFqdn(name),
-                identity: { type: "SystemAssigned", principalId: `principal-of-${name}`, tenantId: "tenant" },
-                identityProfile: { kubeletidentity: { objectId: `kubelet-of-${name}`, clientId: "c", resourceId: "r" } },
-            }),
-            [T.registry]: (inputs) => ({ name: inputs.registryName, loginServer: `${inputs.registryName}.azurecr.io` }),
-        },
-    };
-}
-
-const newRecord = (): AzureMockRecord => ({ credentialCalls: [], clientConfigCalls: 0 });
+// ---- mocks (test/cloudMocks.ts) ---------------------------------------------------------------------
 
 const azureStack = (overrides: Record<string, unknown> = {}) => loadStackConfig("azure", { "azure-native:location": LOCATION, ...overrides });
 

@@ -113,13 +113,32 @@ async function setUp(config: Record<string, unknown>, options: MockOptions, prev
     return { pulumi, mocks, declared };
 }
 
+/** What an output the engine does not know (in a preview) settles to, wherever it sits in a stack output. */
+export const UNKNOWN_OUTPUT = "<unknown>";
+
+/** `value` with the SDK's unknown markers replaced by UNKNOWN_OUTPUT. */
+function markUnknowns(pulumi: typeof pulumiType, value: unknown): unknown {
+    if (pulumi.isUnknown(value)) return UNKNOWN_OUTPUT;
+    if (Array.isArray(value)) return value.map((v) => markUnknowns(pulumi, v));
+    if (typeof value === "object" && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, markUnknowns(pulumi, v)]));
+    return value;
+}
+
 async function settle(pulumi: typeof pulumiType, outputs: Record<string, unknown>) {
     const resolved: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(outputs)) {
         // pulumi.output lifts outputs nested in objects and arrays, as the engine does for stack outputs.
         const output = pulumi.output(value as any) as pulumiType.Output<unknown>;
         const secret = await (output as any).isSecret;
-        const v = await new Promise((r) => output.apply(r));
+        let v: unknown;
+        if (await (output as any).isKnown) {
+            v = await new Promise((r) => output.apply(r));
+        } else {
+            // A preview: an apply would never run. What is known is kept, every unknown part is marked (a value
+            // computed by a skipped apply is unknown as a whole).
+            const partial = await (output as any).promise(/* withUnknowns */ true);
+            v = partial === undefined ? UNKNOWN_OUTPUT : markUnknowns(pulumi, partial);
+        }
         resolved[key] = secret ? { [SECRET_SIG]: SECRET_VALUE, value: v } : v;
     }
     await (pulumi.runtime as any).waitForRPCs();
@@ -134,13 +153,24 @@ export async function runProgram(config: Record<string, unknown>, options: MockO
     return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi };
 }
 
+/**
+ * Runs `index.ts` as the first `pulumi preview` of a stack that was never deployed: the engine is in preview
+ * mode and every provider answers as it does for a create it only previews (test/previewModel.ts), so that
+ * whatever the cloud computes is unknown. Resolves once the program has declared everything and its stack
+ * outputs have settled, unknown parts as UNKNOWN_OUTPUT; rejects if the program fails.
+ */
+export async function runFirstPreview(config: Record<string, unknown>, options: MockOptions = {}): Promise<RunResult> {
+    return runProgram(config, { ...options, firstPreview: true }, true);
+}
+
 /** Runs arbitrary component code (it must import what it uses dynamically, after setUp). */
 export async function runComponents<T extends Record<string, unknown>>(
     build: () => Promise<T>,
     options: MockOptions = {},
     config: Record<string, unknown> = {},
 ): Promise<RunResult & { built: T }> {
-    const { pulumi, mocks, declared } = await setUp(config, options, false);
+    // With `firstPreview` mocks the run is a preview too, as in runFirstPreview.
+    const { pulumi, mocks, declared } = await setUp(config, options, Boolean(options.firstPreview));
     const built = await build();
     const outputs = await settle(pulumi, built);
     return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi, built };

@@ -5,6 +5,7 @@
 import type * as pulumiType from "@pulumi/pulumi";
 import { RealTls } from "./realTls";
 import { coreProviderOutputs, unwrapSecrets } from "./providerOutputs";
+import { firstPreviewReply } from "./previewModel";
 
 export interface MockOptions {
     /** Issue real keys and certificates for @pulumi/tls resources (slower: RSA 4096). */
@@ -15,6 +16,11 @@ export interface MockOptions {
     calls?: Record<string, (inputs: any) => Record<string, unknown>>;
     /** Extra outputs for resources, by type. */
     outputs?: Record<string, (inputs: any, name: string) => Record<string, unknown>>;
+    /**
+     * Answer as the providers do in the first preview of a stack (test/previewModel.ts): inputs echoed, what the
+     * cloud would compute unknown. Use with a preview run (`runFirstPreview`).
+     */
+    firstPreview?: boolean;
 }
 
 export interface Seen {
@@ -37,6 +43,9 @@ export class MeshMocks implements pulumiType.runtime.Mocks {
         this.seen.push({ type: args.type, name: args.name, inputs: args.inputs, read: isRead(args), provider: args.provider });
         const id = args.id || `${args.name}-id`;
         const state = await this.outputsFor(args);
+        if (this.options.firstPreview) {
+            return firstPreviewReply({ type: args.type, inputs: args.inputs, created: { ...args.inputs, ...state }, custom: args.custom ?? true, id: args.id });
+        }
         return { id, state: { ...args.inputs, ...state } };
     }
 
