@@ -50,6 +50,15 @@ describe("deploy.yml", () => {
     });
 });
 
+test("pulumi/actions is v7 (v6 is no longer maintained) in every workflow", () => {
+    for (const name of ["preview.yml", "deploy.yml"]) {
+        const wf = parse(read(name));
+        const all = Object.values(wf.jobs).flatMap((job: any) => uses(job, "pulumi/actions@"));
+        expect(all.length).toBeGreaterThan(0);
+        for (const step of all) expect(step.uses).toBe("pulumi/actions@v7");
+    }
+});
+
 test("no credentials are written into the workflows", () => {
     for (const name of ["preview.yml", "deploy.yml"]) {
         const text = read(name);
