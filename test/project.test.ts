@@ -18,7 +18,7 @@ test("project name and runtime", () => {
 
 test("every declared setting has a description and a type Pulumi accepts, and its default is the program's", () => {
     const declared = Object.entries(project.config as Record<string, any>);
-    expect(declared.map(([k]) => k).sort()).toEqual(["eastWestLoadBalancer", "istioVersion", "meshId", "platform"]);
+    expect(declared.map(([k]) => k).sort()).toEqual(["eastWestLoadBalancer", "istioChartSource", "istioImageHub", "istioVersion", "meshId", "platform"]);
     for (const [key, decl] of declared) {
         expect(["string", "integer", "boolean", "array"]).toContain(decl.type);
         expect(decl.description).toEqual(expect.any(String));

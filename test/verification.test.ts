@@ -333,7 +333,7 @@ describe("verification Jobs, two clusters (default settings)", () => {
 
     test("a new istiod (chart version or Helm revision) or a new runId changes the pod template, so the check runs again", () => {
         for (const job of jobs(run.resources)) {
-            expect(kubernetesObject(job).spec.template.metadata.annotations[TRIGGER_ANNOTATION]).toBe("run=1;cluster1:1.30.4/1;cluster2:1.30.4/1");
+            expect(kubernetesObject(job).spec.template.metadata.annotations[TRIGGER_ANNOTATION]).toBe("run=1;cluster1:1.31.1/1;cluster2:1.31.1/1");
         }
     });
 
