@@ -120,18 +120,9 @@ build_kwok() { local dir=$1 v=v$2
 # ---------------------------------------------------------------- Istio: pilot-discovery + charts, per version
 istio_module_version() { local key="ISTIO_MODULE_${1//./_}"; echo "${!key:-$1}"; }
 build_istio() { local dir=$1 v=$2 mv; mv=$(istio_module_version "$2")
-    new_module "$dir/src" bed/istio; cd "$dir/src"
-    go mod edit -require "istio.io/istio@$mv"
-    local gomod; gomod=$(go_module_gomod "istio.io/istio@$mv")
-    nonlocal_replaces "$gomod" >>go.mod
-    printf '//go:build tools\npackage main\nimport _ "istio.io/istio/pilot/cmd/pilot-discovery"\n' >tools.go
-    go mod tidy -e
-    local X=istio.io/istio/pkg/version rev=${mv##*-}
-    go build -trimpath -tags "${ISTIO_GO_TAGS:-}" -ldflags "-s -w -X $X.buildVersion=$v -X $X.buildGitRevision=$rev -X $X.buildStatus=Clean -X $X.buildTag=$v -X $X.buildHub=docker.io/istio -X $X.buildOS=linux -X $X.buildArch=amd64" \
-        -o "$dir/bin/pilot-discovery" istio.io/istio/pilot/cmd/pilot-discovery
-    "$dir/bin/pilot-discovery" version --short
-    # Charts, patched as istio/release-builder does for a release: version/appVersion and the default image tag.
+    # Charts first (they need no dependency), so they are there even if pilot-discovery cannot be built.
     local mdir; mdir=$(go_module_dir "istio.io/istio@$mv")
+    # Charts, patched as istio/release-builder does for a release: version/appVersion and the default image tag.
     rm -rf "$dir/charts"; mkdir -p "$dir/charts"
     cp -r "$mdir/manifests/charts/base" "$dir/charts/base"
     cp -r "$mdir/manifests/charts/istio-control/istio-discovery" "$dir/charts/istiod"
@@ -146,7 +137,20 @@ build_istio() { local dir=$1 v=$2 mv; mv=$(istio_module_version "$2")
         grep -q "^version: $v\$" "$dir/charts/$c/Chart.yaml"
     done
     grep -q "tag: $v" "$dir/charts/istiod/values.yaml"
-    printf 'istio %s built from istio.io/istio@%s\n' "$v" "$mv" >"$dir/SOURCE"
+    new_module "$dir/src" bed/istio; cd "$dir/src"
+    go mod edit -require "istio.io/istio@$mv"
+    local gomod; gomod=$(go_module_gomod "istio.io/istio@$mv")
+    nonlocal_replaces "$gomod" >>go.mod
+    # Dependencies of that commit the proxy does not serve, replaced by versions it does (versions.env says why).
+    local rkey="ISTIO_GO_REPLACES_${v//./_}" r
+    for r in ${!rkey:-}; do go mod edit -replace "$r"; done
+    printf '//go:build tools\npackage main\nimport _ "istio.io/istio/pilot/cmd/pilot-discovery"\n' >tools.go
+    go mod tidy -e
+    local X=istio.io/istio/pkg/version rev=${mv##*-}
+    go build -trimpath -tags "${ISTIO_GO_TAGS:-}" -ldflags "-s -w -X $X.buildVersion=$v -X $X.buildGitRevision=$rev -X $X.buildStatus=Clean -X $X.buildTag=$v -X $X.buildHub=docker.io/istio -X $X.buildOS=linux -X $X.buildArch=amd64" \
+        -o "$dir/bin/pilot-discovery" istio.io/istio/pilot/cmd/pilot-discovery
+    "$dir/bin/pilot-discovery" version --short
+    printf 'istio %s built from istio.io/istio@%s%s\n' "$v" "$mv" "${!rkey:+ with replace ${!rkey}}" >"$dir/SOURCE"
     touch "$dir/.nolink"
 }
 main_istio() { local v; for v in $ISTIO_VERSIONS; do piece istio "$v" build_istio || true; done; }
