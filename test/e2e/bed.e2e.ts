@@ -4,6 +4,7 @@
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as https from "https";
 import * as os from "os";
 import * as path from "path";
 import { Bed, BedCluster, kube, kubeRequest, startBed, waitFor } from "./bed/clusters";
@@ -152,6 +153,55 @@ describe("e2e bed: three loopback clusters", () => {
             });
             expect(ip).toBe(svc.spec.clusterIP.replace(/^127\.1\./, "127.3."));
         }));
+
+    test("the API server calls a webhook on its Service's 127.x ClusterIP (no aggregator routing)", async () => {
+        const c = bed!.clusters[0];
+        const svc = await kube(c, "POST", "/api/v1/namespaces/default/services", {
+            apiVersion: "v1", kind: "Service", metadata: { name: "hook" }, spec: { ports: [{ port: 443, targetPort: 9443 }] },
+        });
+        const ip: string = svc.spec.clusterIP;
+        expect(ip).toMatch(new RegExp(`^127\\.1\\.${c.octet}\\.`));
+        // A serving certificate for hook.default.svc signed by the cluster CA; the server listens on the ClusterIP.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bed-hook-"));
+        fs.writeFileSync(path.join(dir, "ext"), "subjectAltName=DNS:hook.default.svc\n");
+        execFileSync("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "k", "-out", "csr", "-subj", "/CN=hook.default.svc"], { cwd: dir, stdio: "ignore" });
+        execFileSync("openssl", ["x509", "-req", "-in", "csr", "-CA", c.caCertPath, "-CAkey", c.caKeyPath, "-CAcreateserial", "-out", "crt", "-days", "1", "-extfile", "ext"], { cwd: dir, stdio: "ignore" });
+        const calls: string[] = [];
+        const server = https.createServer({ cert: fs.readFileSync(path.join(dir, "crt")), key: fs.readFileSync(path.join(dir, "k")) }, (req, res) => {
+            let body = "";
+            req.on("data", (d) => (body += d));
+            req.on("end", () => {
+                const review = JSON.parse(body);
+                calls.push(`${req.socket.remoteAddress} ${review.request.name}`);
+                res.setHeader("Content-Type", "application/json");
+                res.end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview",
+                    response: { uid: review.request.uid, allowed: false, status: { code: 403, message: "denied by the bed's webhook" } } }));
+            });
+        });
+        await new Promise<void>((r) => server.listen(443, ip, r));
+        try {
+            await kube(c, "POST", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", {
+                apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingWebhookConfiguration", metadata: { name: "bed-hook" },
+                webhooks: [{
+                    name: "hook.bed.test", admissionReviewVersions: ["v1"], sideEffects: "None", failurePolicy: "Fail",
+                    clientConfig: { service: { namespace: "default", name: "hook", port: 443 }, caBundle: Buffer.from(c.caCert).toString("base64") },
+                    rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["configmaps"] }],
+                    objectSelector: { matchLabels: { "bed-hook": "yes" } },
+                }],
+            });
+            const r = await waitFor("webhook denial", async () => {
+                const r = await kubeRequest(c, "POST", "/api/v1/namespaces/default/configmaps",
+                    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `probe-${Date.now()}`, labels: { "bed-hook": "yes" } } });
+                return r.status === 403 || r.status === 400 ? r : undefined;
+            }, 30000, 500);
+            expect(r.text).toContain("denied by the bed's webhook");
+            expect(calls.length).toBeGreaterThan(0);
+            console.log(`webhook calls: ${calls.join("; ")}`);
+        } finally {
+            await kubeRequest(c, "DELETE", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/bed-hook");
+            server.close();
+        }
+    });
 
     test("every listener of the bed is on 127/8 and every connection goes to 127/8", () => {
         const pids = new Set(bed!.processes().map((p) => p.pid));
