@@ -74,8 +74,6 @@ export function istiodValues(args: IstiodValuesArgs): Record<string, unknown> {
     return values;
 }
 
-export { istioChart };
-
 export class IstioPrimary extends pulumi.ComponentResource {
     public readonly namespace: k8s.core.v1.Namespace;
     public readonly caCertsSecret: k8s.core.v1.Secret;
