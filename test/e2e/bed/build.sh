@@ -237,6 +237,8 @@ main() {
 export ISTIO_MC_BED_CACHE=$CACHE
 export PATH=$CACHE/bin:\$PATH
 ENV
+    for v in $ISTIO_VERSIONS; do
+        echo "# istio $v: $CACHE/istio-$v/bin/pilot-discovery; charts (istioChartSource): $CACHE/istio-$v/charts"; done
     if [[ $FAILED -ne 0 ]]; then echo "build.sh: some pieces failed (see above)" >&2; exit 1; fi
 }
 main "$@"
