@@ -195,7 +195,7 @@ export const FINDINGS: Finding[] = [
         id: "eks-waits-for-egress",
         title: "EKS control planes wait for NAT routes and security-group rules",
         detail:
-            "components/eksCluster.ts gives the @pulumi/eks Cluster `dependsOn: args.networkDependencies`, which stacks/aws.ts fills with " +
+            "components/aws/eksCluster.ts gives the @pulumi/eks Cluster `dependsOn: args.networkDependencies`, which stacks/aws.ts fills with " +
             "AwsNetwork.egressReady: every route (including the private subnets' 0.0.0.0/0 route through the NAT gateway, which waits for " +
             "the internet gateway, an EIP and the NAT gateway itself) and every security-group rule. The control plane needs only its " +
             "subnets and security groups, which are already its inputs; the egress routes and rules matter to the nodes.",
@@ -219,8 +219,8 @@ export const FINDINGS: Finding[] = [
         id: "istio-waits-for-lbc",
         title: "Istio waits for the AWS Load Balancer Controller",
         detail:
-            "components/eksCluster.ts lists the Pod Identity agent add-on and the Load Balancer Controller release in the Cluster's " +
-            "readyDependencies, and components/mesh.ts hands readyDependencies to IstioPrimary, whose istio-system Namespace depends on " +
+            "components/aws/eksCluster.ts lists the Pod Identity agent add-on and the Load Balancer Controller release in the Cluster's " +
+            "readyDependencies, and components/core/mesh.ts hands readyDependencies to IstioPrimary, whose istio-system Namespace depends on " +
             "them. So namespace → cacerts/base → istiod → everything else in the cluster waits for node group → Pod Identity agent → " +
             "Pod Identity association → controller release. Only resources that make a load balancer need the controller (the east-west " +
             "gateway release, the Bookinfo ingress gateway release); on the committed single-network AWS stack no mesh resource does. " +
@@ -238,7 +238,7 @@ export const FINDINGS: Finding[] = [
         id: "istio-waits-for-subnet-role",
         title: "Istio waits for the AKS subnet role assignment",
         detail:
-            "components/aksCluster.ts puts the subnet Network Contributor role assignment in the Cluster's readyDependencies, so the " +
+            "components/azure/aksCluster.ts puts the subnet Network Contributor role assignment in the Cluster's readyDependencies, so the " +
             "istio-system Namespace (and base, istiod, … after it) waits for it. Only the internal load balancer of the east-west " +
             "gateway (and of any other LoadBalancer Service) needs that permission.",
         fix: "Keep the managed cluster in readyDependencies; make the LoadBalancer-creating releases depend on the role assignment.",
@@ -248,7 +248,7 @@ export const FINDINGS: Finding[] = [
         id: "azure-subnets-one-by-one",
         title: "Azure subnets are created one after another",
         detail:
-            "components/azureNetwork.ts chains each Subnet to the previous one (Azure rejects concurrent writes to one VNet with " +
+            "components/azure/azureNetwork.ts chains each Subnet to the previous one (Azure rejects concurrent writes to one VNet with " +
             "AnotherOperationInProgress), so cluster i's AKS cluster starts i subnet creations after the VNet. Needed as the subnets are " +
             "declared today; it grows the chain by one subnet creation per cluster.",
         fix:

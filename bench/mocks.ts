@@ -7,7 +7,7 @@
 import type * as pulumiType from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import { classify, minutesOf } from "./durations";
-import { coreProviderOutputs, unwrapSecrets as unwrap } from "../test/providerOutputs";
+import { coreProviderOutputs, unwrapSecrets as unwrap } from "../test/support/providerOutputs";
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 

@@ -4,13 +4,13 @@
  * `istio-multicluster/azure` (AzureNetwork, AksCluster) and `istio-multicluster/aws` (AwsNetwork, EksCluster,
  * AwsLoadBalancerController).
  */
-export { Cluster, ClusterArgs, MeshClusterArgs, MeshClusterFields, meshClusterFields, kubeconfigServer } from "./cluster";
-export { waitFor, dependencyValues, DependencyValues } from "./dependencies";
-export { MeshCA, MeshCAArgs, MeshCAOptions, CACerts, ProvidedCA, ProvidedIntermediate, checkProvidedCA } from "./meshCA";
-export { IstioPrimary, IstioPrimaryArgs, istiodValues, baseValues } from "./istioPrimary";
-export { EastWestGateway, EastWestGatewayArgs, eastWestGatewayValues, crossNetworkGateway, gatewayExposureAnnotations } from "./eastWestGateway";
-export { RemoteSecret, RemoteSecretArgs, remoteKubeconfig } from "./remoteSecret";
-export { Mesh, MeshArgs } from "./mesh";
-export { DEFAULT_ISTIO_VERSION, DEFAULT_ISTIO_IMAGE_HUB, ISTIO_HELM_REPO, ISTIO_OCI_CHARTS, istioChart } from "./istioVersion";
-export { SampleApps, SampleAppsArgs } from "./sampleApps";
-export { MeshVerification, MeshVerificationArgs } from "./meshVerification";
+export { Cluster, ClusterArgs, MeshClusterArgs, MeshClusterFields, meshClusterFields, kubeconfigServer } from "./core/cluster";
+export { waitFor, dependencyValues, DependencyValues } from "./shared/dependencies";
+export { MeshCA, MeshCAArgs, MeshCAOptions, CACerts, ProvidedCA, ProvidedIntermediate, checkProvidedCA } from "./core/meshCA";
+export { IstioPrimary, IstioPrimaryArgs, istiodValues, baseValues } from "./core/istioPrimary";
+export { EastWestGateway, EastWestGatewayArgs, eastWestGatewayValues, crossNetworkGateway, gatewayExposureAnnotations } from "./core/eastWestGateway";
+export { RemoteSecret, RemoteSecretArgs, remoteKubeconfig } from "./core/remoteSecret";
+export { Mesh, MeshArgs } from "./core/mesh";
+export { DEFAULT_ISTIO_VERSION, DEFAULT_ISTIO_IMAGE_HUB, ISTIO_HELM_REPO, ISTIO_OCI_CHARTS, istioChart } from "./shared/istioVersion";
+export { SampleApps, SampleAppsArgs } from "./samples/sampleApps";
+export { MeshVerification, MeshVerificationArgs } from "./samples/meshVerification";

@@ -3,7 +3,7 @@
  * be unit-tested without starting a policy server.
  */
 import { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { PUBLIC_EXPOSURE_ANNOTATION } from "../components/eastWestGateway";
+import { PUBLIC_EXPOSURE_ANNOTATION } from "../components/core/eastWestGateway";
 import {
     ISTIO_HELM_REPO,
     ISTIO_OCI_CHARTS,
@@ -11,7 +11,7 @@ import {
     OLDEST_SUPPORTED_ISTIO_MINOR,
     compareVersions,
     parseVersion,
-} from "../components/istioVersion";
+} from "../components/shared/istioVersion";
 
 /** Annotations that make a Service's load balancer internal, per cloud. */
 export const INTERNAL_LB_ANNOTATIONS: Record<string, string> = {

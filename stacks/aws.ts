@@ -7,13 +7,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { getPartitionOutput } from "@pulumi/aws/getPartition";
 import { getRegionOutput } from "@pulumi/aws/getRegion";
 import { z } from "zod";
-import { AwsNetwork } from "../components/awsNetwork";
-import { EksCluster } from "../components/eksCluster";
-import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Block } from "../components/awsCidr";
-import { cidrsOverlap } from "../components/cidr";
+import { AwsNetwork } from "../components/aws/awsNetwork";
+import { EksCluster } from "../components/aws/eksCluster";
+import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Block } from "../components/aws/awsCidr";
+import { cidrsOverlap } from "../components/shared/cidr";
 import { Platform, PlatformClusters } from "./platform";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
-import { gatewayServiceAnnotations } from "../components/eksCluster";
+import { gatewayServiceAnnotations } from "../components/aws/eksCluster";
 
 export const DEFAULT_KUBERNETES_VERSION = "1.35";
 /** Chart 1.17.1 = controller v2.17.1, the last v2 release seen; the permissions below are written for v2. */

@@ -8,10 +8,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import { z } from "zod";
-import { AksCluster, BUILT_IN_ROLES, roleDefinitionId } from "../components/aksCluster";
-import { AzureNetwork } from "../components/azureNetwork";
-import { gatewayExposureAnnotations } from "../components/eastWestGateway";
-import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/cidr";
+import { AksCluster, BUILT_IN_ROLES, roleDefinitionId } from "../components/azure/aksCluster";
+import { AzureNetwork } from "../components/azure/azureNetwork";
+import { gatewayExposureAnnotations } from "../components/core/eastWestGateway";
+import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/shared/cidr";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
 import { Platform, PlatformClusters } from "./platform";
 

@@ -7,7 +7,10 @@
  */
 import { z } from "zod";
 import { samplesSettingsSchema } from "./samples";
-import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/meshCA";
+import { ConfigError, PROJECT, formatPath } from "./validation";
+
+export { ConfigError, PROJECT, closest, formatPath, validate } from "./validation";
+import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/core/meshCA";
 import {
     DEFAULT_ISTIO_CHART_SOURCE,
     DEFAULT_ISTIO_IMAGE_HUB,
@@ -20,9 +23,7 @@ import {
     parseVersion,
     supportedMinor,
     supportedMinorsText,
-} from "../components/istioVersion";
-
-export const PROJECT = "istio-multicluster";
+} from "../components/shared/istioVersion";
 
 export const PLATFORMS = ["existing", "azure", "aws"] as const;
 export type Platform = (typeof PLATFORMS)[number];
@@ -247,96 +248,6 @@ export function checkChartSource(settings: { istioChartSource: string; istioVers
     }
 }
 
-export class ConfigError extends Error {
-    constructor(public readonly problems: string[]) {
-        super(`Invalid stack configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-        this.name = "ConfigError";
-    }
-}
-
-/** Levenshtein distance, for "did you mean". */
-export function editDistance(a: string, b: string): number {
-    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-    for (let i = 1; i <= a.length; i++) {
-        let prev = row[0];
-        row[0] = i;
-        for (let j = 1; j <= b.length; j++) {
-            const tmp = row[j];
-            row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
-            prev = tmp;
-        }
-    }
-    return row[b.length];
-}
-
-export function closest(word: string, candidates: string[]): string | undefined {
-    let best: string | undefined;
-    let bestDistance = Infinity;
-    for (const c of candidates) {
-        const d = editDistance(word, c);
-        if (d < bestDistance) {
-            best = c;
-            bestDistance = d;
-        }
-    }
-    return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-/** Keys an object schema allows, found by walking to `path` through the schema. */
-function allowedKeysAt(schema: z.ZodType, path: PropertyKey[]): string[] {
-    let current: z.ZodType | undefined = schema;
-    const unwrap = (s: z.ZodType): z.ZodType => {
-        const def = (s as any)._zod.def;
-        if (def.type === "optional" || def.type === "default" || def.type === "nullable" || def.type === "prefault") {
-            return unwrap(def.innerType);
-        }
-        if (def.type === "pipe") return unwrap(def.in);
-        return s;
-    };
-    for (const step of path) {
-        if (!current) return [];
-        current = unwrap(current);
-        const def = (current as any)._zod.def;
-        if (def.type === "object") current = def.shape[step as string];
-        else if (def.type === "array") current = def.element;
-        else if (def.type === "record") current = def.valueType;
-        else return [];
-    }
-    if (!current) return [];
-    const def = (unwrap(current) as any)._zod.def;
-    return def.type === "object" ? Object.keys(def.shape) : [];
-}
-
-export function formatPath(path: PropertyKey[]): string {
-    let out = PROJECT;
-    path.forEach((step, i) => {
-        if (typeof step === "number") out += `[${step}]`;
-        else out += i === 0 ? `:${String(step)}` : `.${String(step)}`;
-    });
-    return out;
-}
-
-/** Turns zod issues into messages that name the setting and say what is allowed. */
-export function describeIssues(schema: z.ZodType, issues: z.core.$ZodIssue[]): string[] {
-    const problems: string[] = [];
-    for (const issue of issues) {
-        if (issue.code === "unrecognized_keys") {
-            const allowed = allowedKeysAt(schema, issue.path);
-            for (const key of issue.keys) {
-                const suggestion = closest(key, allowed);
-                problems.push(
-                    `${formatPath([...issue.path, key])}: unknown setting` +
-                        (suggestion ? `; did you mean "${suggestion}"?` : "") +
-                        ` Allowed here: ${allowed.join(", ")}.`,
-                );
-            }
-        } else {
-            problems.push(`${formatPath(issue.path)}: ${issue.message}`);
-        }
-    }
-    return problems;
-}
-
 /**
  * Turns the raw `istio-multicluster:*` config strings into plain values: structured settings (lists and
  * objects) arrive as JSON text, scalars as strings.
@@ -367,13 +278,6 @@ function parseValue(value: string): unknown {
     }
     // Scalars stay strings: Pulumi stores every top-level value as text, and "1" is a valid mesh ID.
     return value;
-}
-
-/** Validates `raw` against `schema`, throwing one ConfigError listing every problem. */
-export function validate<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {
-    const result = schema.safeParse(raw);
-    if (!result.success) throw new ConfigError(describeIssues(schema, result.error.issues));
-    return result.data;
 }
 
 /** Reads which platform the stack targets, so that the platform's own schema can validate the rest. */

@@ -3,8 +3,8 @@
  * and only then is anything declared, so bad input never leaves a half-built stack.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { MeshClusterFields } from "../components/cluster";
-import { Mesh } from "../components/mesh";
+import { MeshClusterFields } from "../components/core/cluster";
+import { Mesh } from "../components/core/mesh";
 import { checkChartSource, checkCrossSettings, rawSettings, readPlatform, Platform as PlatformName } from "./config";
 import { existingPlatform } from "./existing";
 import { azurePlatform } from "./azure";

@@ -5,9 +5,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { z } from "zod";
-import { Cluster } from "../components/cluster";
-import { kubeconfigServer } from "../components/cluster";
-import { gatewayExposureAnnotations } from "../components/eastWestGateway";
+import { Cluster } from "../components/core/cluster";
+import { kubeconfigServer } from "../components/core/cluster";
+import { gatewayExposureAnnotations } from "../components/core/eastWestGateway";
 import { Platform } from "./platform";
 import { ConfigError, clusterList, commonSettings, existingClusterSchema, formatPath, validate } from "./config";
 

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { MeshClusterFields } from "../components/cluster";
+import { MeshClusterFields } from "../components/core/cluster";
 import { CASettings } from "./config";
 
 /** The settings every platform validates (its own come on top). */

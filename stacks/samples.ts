@@ -6,10 +6,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { MeshClusterArgs } from "../components/cluster";
-import { Mesh } from "../components/mesh";
-import { SampleApps } from "../components/sampleApps";
-import { MeshVerification, VerificationCheck, VerificationTiming } from "../components/meshVerification";
+import { MeshClusterArgs } from "../components/core/cluster";
+import { Mesh } from "../components/core/mesh";
+import { SampleApps } from "../components/samples/sampleApps";
+import { MeshVerification, VerificationCheck, VerificationTiming } from "../components/samples/meshVerification";
 import {
     BOOKINFO_NAMESPACE,
     DEFAULT_CLIENT_IMAGE,
@@ -18,15 +18,8 @@ import {
     INGRESS_PRODUCTPAGE_URL,
     SAMPLE_NAMESPACE,
     isPinnedImage,
-} from "../components/sampleManifests";
-import type * as ConfigModule from "./config";
-
-/**
- * `config.ts` imports this module (for `commonSettings.samples`), so it is loaded lazily here: whichever of
- * the two modules loads first, the other is complete by the time a function below runs.
- */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const cfg = (): typeof ConfigModule => require("./config");
+} from "../components/samples/sampleManifests";
+import { ConfigError, closest, formatPath, validate } from "./validation";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -153,11 +146,11 @@ export function expectedVersions(versions: Record<string, string[]>, clusterOrde
  */
 export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: string[], istioImageHub: string = DEFAULT_IMAGE_HUB): SamplesPlan {
     const problems: string[] = [];
-    const at = (...path: PropertyKey[]) => cfg().formatPath(["samples", ...path]);
+    const at = (...path: PropertyKey[]) => formatPath(["samples", ...path]);
     const known = new Set(clusterNames);
     const unknownCluster = (name: string, ...path: PropertyKey[]) => {
         if (known.has(name)) return false;
-        const guess = cfg().closest(name, clusterNames);
+        const guess = closest(name, clusterNames);
         problems.push(
             `${at(...path)}: "${name}" is not a cluster of this stack` + (guess ? `; did you mean "${guess}"?` : ".") + ` Clusters: ${clusterNames.join(", ")}.`,
         );
@@ -239,7 +232,7 @@ export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: stri
         };
     }
 
-    if (problems.length > 0) throw new (cfg().ConfigError)(problems);
+    if (problems.length > 0) throw new ConfigError(problems);
 
     // Verification
     const vf = settings.verification;
@@ -282,7 +275,7 @@ export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: stri
 /** Validates raw or already-parsed samples settings, naming problems as `istio-multicluster:samples…`. */
 export function parseSamplesSettings(settings: unknown): SamplesSettings {
     const wrapper = z.strictObject({ samples: samplesSettingsSchema });
-    return cfg().validate(wrapper, { samples: settings }).samples;
+    return validate(wrapper, { samples: settings }).samples;
 }
 
 /** Checks the samples settings against the stack's clusters; throws a ConfigError, declares nothing. */

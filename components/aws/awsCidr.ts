@@ -1,12 +1,12 @@
 /**
  * The AWS network's address plan: checking the VPC and public-access blocks against AWS's limits, and
  * carving the VPC's IPv4 block and its Amazon-provided IPv6 /56 into per-zone subnets. Parsing and
- * arithmetic are components/cidr.ts's; no Pulumi here, so every rule is unit-tested.
+ * arithmetic are components/shared/cidr.ts's; no Pulumi here, so every rule is unit-tested.
  */
-import { Cidr, CidrError, cidrSubnet, parseCidr } from "./cidr";
+import { Cidr, CidrError, cidrSubnet, parseCidr } from "../shared/cidr";
 
 /**
- * Parses an IPv4 block with the shared CIDR rules (components/cidr.ts); returns the problem as text instead
+ * Parses an IPv4 block with the shared CIDR rules (components/shared/cidr.ts); returns the problem as text instead
  * of throwing, ready for a config message.
  */
 export function parseIpv4Block(text: string): Cidr | string {

@@ -4,9 +4,9 @@ import * as awsEks from "@pulumi/aws/eks";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as iam from "@pulumi/aws/iam";
 import * as k8s from "@pulumi/kubernetes";
-import { Cluster, MeshClusterArgs, meshClusterFields } from "./cluster";
+import { Cluster, MeshClusterArgs, meshClusterFields } from "../core/cluster";
 import { AwsLoadBalancerController } from "./awsLoadBalancerController";
-import { waitFor } from "./dependencies";
+import { waitFor } from "../shared/dependencies";
 
 /**
  * One EKS cluster ready for the mesh: the control plane (`@pulumi/eks`) with private and CIDR-restricted

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as k8s from "@pulumi/kubernetes";
-import { Cluster, MeshClusterArgs, meshClusterFields } from "./cluster";
+import { Cluster, MeshClusterArgs, meshClusterFields } from "../core/cluster";
 
 /** Built-in Azure role definition IDs (the same in every tenant). */
 export const BUILT_IN_ROLES = {

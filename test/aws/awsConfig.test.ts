@@ -1,7 +1,7 @@
 /** Every bad AWS setting fails before anything is declared, naming the setting and what is allowed. */
-import { ConfigError, rawSettings } from "../stacks/config";
-import { awsSettings } from "../stacks/aws";
-import { loadStackConfig } from "./stackConfig";
+import { ConfigError, rawSettings } from "../../stacks/config";
+import { awsSettings } from "../../stacks/aws";
+import { loadStackConfig } from "../support/stackConfig";
 
 const committed = () => loadStackConfig("aws", { "aws:region": "eu-west-1" }) as Record<string, string>;
 const committedClusters = () => JSON.parse(committed()["istio-multicluster:clusters"]) as Record<string, unknown>[];

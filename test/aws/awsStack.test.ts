@@ -5,10 +5,10 @@
  */
 import { parse as parseYaml } from "yaml";
 import { ResourceValidationArgs } from "@pulumi/policy";
-import * as policyPack from "../policy/policies";
-import { Declared, RunResult, dependsOn, isSecret, one, ofType, plain, providerUrn, runProgram } from "./harness";
-import { loadStackConfig } from "./stackConfig";
-import { ACCOUNT, REGION, ZONES, awsMocks, endpointOf } from "./cloudMocks";
+import * as policyPack from "../../policy/policies";
+import { Declared, RunResult, dependsOn, isSecret, one, ofType, plain, providerUrn, runProgram } from "../support/harness";
+import { loadStackConfig } from "../support/stackConfig";
+import { ACCOUNT, REGION, ZONES, awsMocks, endpointOf } from "../support/cloudMocks";
 
 // ---- mocks ------------------------------------------------------------------------------------------
 

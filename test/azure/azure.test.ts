@@ -3,12 +3,12 @@
  * how the clusters plug into the mesh, and the dependency graph `pulumi destroy` walks backwards.
  */
 import { parse } from "yaml";
-import { policyViolations as policiesOver } from "./policyRun";
-import { Declared, RunResult, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "./harness";
-import { loadStackConfig } from "./stackConfig";
-import { AzureMockRecord, LOCATION, RESOURCE_GROUP, SUBSCRIPTION, T, aksAzureName, aksFqdn, azureMocks, newRecord } from "./cloudMocks";
+import { policyViolations as policiesOver } from "../support/policyRun";
+import { Declared, RunResult, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "../support/harness";
+import { loadStackConfig } from "../support/stackConfig";
+import { AzureMockRecord, LOCATION, RESOURCE_GROUP, SUBSCRIPTION, T, aksAzureName, aksFqdn, azureMocks, newRecord } from "../support/cloudMocks";
 
-// ---- mocks (test/cloudMocks.ts) ---------------------------------------------------------------------
+// ---- mocks (test/support/cloudMocks.ts) ---------------------------------------------------------------------
 
 const azureStack = (overrides: Record<string, unknown> = {}) => loadStackConfig("azure", { "azure-native:location": LOCATION, ...overrides });
 

@@ -2,7 +2,7 @@
  * Azure settings: every bad input fails before anything is declared, with the setting named and what is
  * allowed. The base case is Pulumi.azure.yaml itself.
  */
-import { ConfigError, rawSettings } from "../stacks/config";
+import { ConfigError, rawSettings } from "../../stacks/config";
 import {
     addressPlanProblems,
     AZURE_DEFAULTS,
@@ -12,10 +12,10 @@ import {
     registryNameFor,
     surgeNodes,
     validateAzureSettings,
-} from "../stacks/azure";
-import { parseCidr } from "../components/cidr";
-import { kubeconfigFromCredentials, roleDefinitionId } from "../components/aksCluster";
-import { loadStackConfig } from "./stackConfig";
+} from "../../stacks/azure";
+import { parseCidr } from "../../components/shared/cidr";
+import { kubeconfigFromCredentials, roleDefinitionId } from "../../components/azure/aksCluster";
+import { loadStackConfig } from "../support/stackConfig";
 
 type Raw = Record<string, any>;
 

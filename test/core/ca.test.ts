@@ -9,8 +9,8 @@ import * as path from "path";
 import { execFileSync } from "child_process";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { RunResult, isSecret, ofType, plain, runProgram } from "./harness";
-import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "./fixtures";
+import { RunResult, isSecret, ofType, plain, runProgram } from "../support/harness";
+import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
 
 const CLUSTERS = THREE_CLUSTERS_TWO_NETWORKS.map((c) => c.name);
 const USES = ["digital_signature", "content_commitment", "key_encipherment", "cert_signing"];

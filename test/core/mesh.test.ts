@@ -2,11 +2,11 @@
  * The mesh core on existing clusters: three clusters on two networks, and two on one.
  */
 import { parse } from "yaml";
-import { Declared, RunResult, asDeclared, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "./harness";
-import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "./fixtures";
-import { directKubernetesObjects, validateObject } from "./schemas";
-import { gatewaySchemaTopLevel, unreadPaths } from "./chartValues";
-import { checkMeshClusters } from "../components/mesh";
+import { Declared, RunResult, asDeclared, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "../support/harness";
+import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "../support/fixtures";
+import { directKubernetesObjects, validateObject } from "../support/schemas";
+import { gatewaySchemaTopLevel, unreadPaths } from "../support/chartValues";
+import { checkMeshClusters } from "../../components/core/mesh";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const SECRET = "kubernetes:core/v1:Secret";

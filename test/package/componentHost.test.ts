@@ -6,10 +6,10 @@
  */
 import * as path from "path";
 import * as fs from "fs";
-import { dependsOn, runComponents, runProgram } from "./harness";
-import { existingStack, kubeconfigFor, THREE_CLUSTERS_TWO_NETWORKS } from "./fixtures";
+import { dependsOn, runComponents, runProgram } from "../support/harness";
+import { existingStack, kubeconfigFor, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
 
-const root = path.join(__dirname, "..");
+const root = path.join(__dirname, "..", "..");
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
 
 const COMPONENTS = [
@@ -49,7 +49,8 @@ async function hostSchema(): Promise<{ components: string[]; schema: Schema }> {
 /** Names of the interfaces and enums this package declares: the only object types its schema may define. */
 function declaredTypeNames(): Set<string> {
     const names = new Set<string>();
-    for (const file of fs.readdirSync(path.join(root, "components")).filter((f) => f.endsWith(".ts"))) {
+    const files = fs.readdirSync(path.join(root, "components"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+    for (const file of files) {
         const source = fs.readFileSync(path.join(root, "components", file), "utf8");
         for (const m of source.matchAll(/^export (?:interface|enum) (\w+)/gm)) names.add(m[1]);
     }
@@ -120,7 +121,7 @@ describe("the plugin host's view of the package", () => {
 describe("the checks fail on what the host cannot serve", () => {
     const analyze = (names: string[]) => {
         const { Analyzer } = require("@pulumi/pulumi/provider/experimental/analyzer");
-        return new Analyzer(root, pkg.name, { name: pkg.name, exports: "./test/hostRuleBreakers.js" }, new Set(names)).analyze();
+        return new Analyzer(root, pkg.name, { name: pkg.name, exports: "./test/package/hostRuleBreakers.js" }, new Set(names)).analyze();
     };
 
     test("a resource-typed argument passes the analyzer but not hostProblems", () => {

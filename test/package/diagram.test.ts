@@ -3,10 +3,10 @@ import * as fs from "fs";
 import * as path from "path";
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { diagram, render, topology } = require("../scripts/diagram.js");
+const { diagram, render, topology } = require("../../scripts/diagram.js");
 
 test("the committed README diagrams match the stack topologies (run `npm run diagram` when this fails)", () => {
-    const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
+    const readme = fs.readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
     expect(render(readme)).toBe(readme);
 });
 

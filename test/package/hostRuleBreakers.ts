@@ -3,7 +3,7 @@
  * seen to fail. Never exported by the package.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Cluster } from "../components/cluster";
+import { Cluster } from "../../components/core/cluster";
 
 export interface TakesResourcesArgs {
     /** The analyzer accepts this, but as an object type named `Resource` with a `urn`, not a resource. */

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
 
-const root = path.join(__dirname, "..");
+const root = path.join(__dirname, "..", "..");
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
 
 test("package metadata: exports with types, only what a library needs as dependencies", () => {
@@ -92,6 +92,6 @@ console.log(JSON.stringify({
 
     test("ships type declarations", () => {
         expect(fs.readFileSync(path.join(installed, "dist/components/index.d.ts"), "utf8")).toMatch(/Mesh/);
-        expect(fs.existsSync(path.join(installed, "dist/components/mesh.d.ts"))).toBe(true);
+        expect(fs.existsSync(path.join(installed, "dist/components/core/mesh.d.ts"))).toBe(true);
     });
 });

@@ -2,9 +2,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { commonSettings } from "../stacks/config";
+import { commonSettings } from "../../stacks/config";
 
-const project = parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
+const project = parse(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.yaml"), "utf8"));
 
 test("project name and runtime", () => {
     expect(project.name).toBe("istio-multicluster");
@@ -12,8 +12,8 @@ test("project name and runtime", () => {
     expect(project.backend).toEqual({ url: "file://~" });
     // package.json's main is the library; the program is named here.
     expect(project.main).toBe("index.ts");
-    expect(fs.existsSync(path.join(__dirname, "..", project.main))).toBe(true);
-    expect(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")).name).toBe("istio-multicluster");
+    expect(fs.existsSync(path.join(__dirname, "..", "..", project.main))).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")).name).toBe("istio-multicluster");
 });
 
 test("every declared setting has a description and a type Pulumi accepts, and its default is the program's", () => {

@@ -4,7 +4,7 @@ import * as path from "path";
 import { parse } from "yaml";
 import { validateWorkflow } from "@action-validator/core";
 
-const dir = path.join(__dirname, "..", ".github", "workflows");
+const dir = path.join(__dirname, "..", "..", ".github", "workflows");
 const read = (name: string) => fs.readFileSync(path.join(dir, name), "utf8");
 const steps = (job: any) => job.steps as any[];
 const uses = (job: any, action: string) => steps(job).filter((s) => typeof s.uses === "string" && s.uses.startsWith(action));

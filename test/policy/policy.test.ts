@@ -2,10 +2,10 @@
  * Each guardrail, with resources that pass and resources that fail; and the program's own graph passes all.
  */
 import { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import * as p from "../policy/policies";
-import { runProgram } from "./harness";
-import { policyViolations } from "./policyRun";
-import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "./fixtures";
+import * as p from "../../policy/policies";
+import { runProgram } from "../support/harness";
+import { policyViolations } from "../support/policyRun";
+import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
 
 const CLUSTER_PROVIDER = { type: "pulumi:providers:kubernetes", name: "cluster1-k8s", urn: "urn:p", props: {} };
 

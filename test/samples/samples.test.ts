@@ -3,10 +3,10 @@
  * cluster-local routing content; the DNS-only Service stubs; pinned images; the ingress gateway chart;
  * schema validity of every object; and the samples settings with their cross-checks against the topology.
  */
-import { Declared, RunResult, asDeclared, dependsOn, kubernetesObject, one, providerUrn, runProgram, runProgramExpectingError } from "./harness";
-import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK, ClusterSpec } from "./fixtures";
-import { directKubernetesObjects, validateObject, SCHEMAS } from "./schemas";
-import { CHART_PATHS, GATEWAY_SCHEMA_TOP_LEVEL, leafPaths } from "./chartValues";
+import { Declared, RunResult, asDeclared, dependsOn, kubernetesObject, one, providerUrn, runProgram, runProgramExpectingError } from "../support/harness";
+import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK, ClusterSpec } from "../support/fixtures";
+import { directKubernetesObjects, validateObject, SCHEMAS } from "../support/schemas";
+import { CHART_PATHS, GATEWAY_SCHEMA_TOP_LEVEL, leafPaths } from "../support/chartValues";
 import {
     bookinfoImage,
     clusterLocalDestinationRule,
@@ -15,10 +15,10 @@ import {
     isPinnedImage,
     productpageUrl,
     DEFAULT_CLIENT_IMAGE,
-} from "../components/sampleManifests";
-import { planSampleObjects, SampleAppsArgs } from "../components/sampleApps";
-import { parseSamplesSettings, resolveSamplesPlan } from "../stacks/samples";
-import { ISTIO_HELM_REPO, DEFAULT_ISTIO_VERSION } from "../components/istioVersion";
+} from "../../components/samples/sampleManifests";
+import { planSampleObjects, SampleAppsArgs } from "../../components/samples/sampleApps";
+import { parseSamplesSettings, resolveSamplesPlan } from "../../stacks/samples";
+import { ISTIO_HELM_REPO, DEFAULT_ISTIO_VERSION } from "../../components/shared/istioVersion";
 
 const PROVIDER = "pulumi:providers:kubernetes";
 const RELEASE = "kubernetes:helm.sh/v3:Release";
@@ -593,7 +593,7 @@ describe("samples settings", () => {
     });
 
     test("a bad cluster reference is refused by the plan, before anything is declared", async () => {
-        const { planSamples } = await import("../stacks/samples");
+        const { planSamples } = await import("../../stacks/samples");
         expect(() => planSamples({ bookinfo: { reviewsClusters: ["cluster3"] } }, ["cluster1", "cluster2"])).toThrow(
             /istio-multicluster:samples\.bookinfo\.reviewsClusters\[0\]: "cluster3" is not a cluster of this stack/,
         );
@@ -613,7 +613,7 @@ describe("samples settings", () => {
 describe("the project's policy pack", () => {
     /** Every policy violation among the samples' and the verification's resources. */
     async function sampleViolations(samples: unknown): Promise<string[]> {
-        const { policyViolations } = await import("./policyRun");
+        const { policyViolations } = await import("../support/policyRun");
         const run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, samples, { eastWestLoadBalancer: "public" }));
         return policyViolations(run.resources, { include: (r) => /^(samples|mesh-verification)-/.test(r.name), withMessages: true });
     }

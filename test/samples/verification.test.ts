@@ -7,10 +7,10 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Declared, RunResult, asDeclared, dependsOn, kubernetesObject, one, providerUrn, runProgram } from "./harness";
-import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "./fixtures";
-import { validateObject } from "./schemas";
-import { VERIFY_SCRIPT, jobDeadlineSeconds, verificationJob, TRIGGER_ANNOTATION } from "../components/meshVerification";
+import { Declared, RunResult, asDeclared, dependsOn, kubernetesObject, one, providerUrn, runProgram } from "../support/harness";
+import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "../support/fixtures";
+import { validateObject } from "../support/schemas";
+import { VERIFY_SCRIPT, jobDeadlineSeconds, verificationJob, TRIGGER_ANNOTATION } from "../../components/samples/meshVerification";
 
 // ---- running the script against a fake curl -------------------------------------------------------
 

@@ -5,9 +5,9 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { runProgramExpectingError, runProgram } from "./harness";
-import { existingStack, kubeconfigFor, TWO_CLUSTERS_ONE_NETWORK } from "./fixtures";
-import { closest, rawSettings } from "../stacks/config";
+import { runProgramExpectingError, runProgram } from "../support/harness";
+import { existingStack, kubeconfigFor, TWO_CLUSTERS_ONE_NETWORK } from "../support/fixtures";
+import { closest, rawSettings } from "../../stacks/config";
 
 /** Runs the program with `config` and returns its error message, checking that nothing was declared. */
 async function failure(config: Record<string, unknown>): Promise<string> {

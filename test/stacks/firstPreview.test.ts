@@ -1,14 +1,14 @@
 /**
  * The first `pulumi preview` of a stack that was never deployed (what the PR workflow runs), under mocks that
- * answer as the providers do in that case (test/previewModel.ts): the committed `azure` and `aws` stacks and
+ * answer as the providers do in that case (test/support/previewModel.ts): the committed `azure` and `aws` stacks and
  * an existing-clusters stack complete, declare what a deployment declares, and show unknown exactly what the
  * clouds have not computed yet.
  */
-import { RunResult, UNKNOWN_OUTPUT, isSecret, plain, runComponents, runFirstPreview, runProgram } from "./harness";
-import { LOCATION, REGION, awsMocks, azureMocks, newRecord } from "./cloudMocks";
-import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "./fixtures";
-import { loadStackConfig } from "./stackConfig";
-import { UNKNOWN, firstPreviewReply, inputsWithComputedUnknown } from "./previewModel";
+import { RunResult, UNKNOWN_OUTPUT, isSecret, plain, runComponents, runFirstPreview, runProgram } from "../support/harness";
+import { LOCATION, REGION, awsMocks, azureMocks, newRecord } from "../support/cloudMocks";
+import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
+import { loadStackConfig } from "../support/stackConfig";
+import { UNKNOWN, firstPreviewReply, inputsWithComputedUnknown } from "../support/previewModel";
 
 const U = UNKNOWN_OUTPUT;
 /** The URNs a run declared, reads apart. */

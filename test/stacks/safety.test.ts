@@ -6,9 +6,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
-import { RunResult, dependsOn, isSecret, ofType, plain, providerUrn, runProgram, runProgramExpectingError } from "./harness";
-import { existingStack, TWO_CLUSTERS_ONE_NETWORK, THREE_CLUSTERS_TWO_NETWORKS } from "./fixtures";
-import { validateObject } from "./schemas";
+import { RunResult, dependsOn, isSecret, ofType, plain, providerUrn, runProgram, runProgramExpectingError } from "../support/harness";
+import { existingStack, TWO_CLUSTERS_ONE_NETWORK, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
+import { validateObject } from "../support/schemas";
 
 const PA = "kubernetes:security.istio.io/v1:PeerAuthentication";
 

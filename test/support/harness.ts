@@ -148,14 +148,14 @@ async function settle(pulumi: typeof pulumiType, outputs: Record<string, unknown
 /** Runs `index.ts` with this stack config. */
 export async function runProgram(config: Record<string, unknown>, options: MockOptions = {}, preview = false): Promise<RunResult> {
     const { pulumi, mocks, declared } = await setUp(config, options, preview);
-    const program = await import("../index");
+    const program = await import("../../index");
     const outputs = await settle(pulumi, { ...program });
     return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi };
 }
 
 /**
  * Runs `index.ts` as the first `pulumi preview` of a stack that was never deployed: the engine is in preview
- * mode and every provider answers as it does for a create it only previews (test/previewModel.ts), so that
+ * mode and every provider answers as it does for a create it only previews (test/support/previewModel.ts), so that
  * whatever the cloud computes is unknown. Resolves once the program has declared everything and its stack
  * outputs have settled, unknown parts as UNKNOWN_OUTPUT; rejects if the program fails.
  */
@@ -180,7 +180,7 @@ export async function runComponents<T extends Record<string, unknown>>(
 export async function runProgramExpectingError(config: Record<string, unknown>, options: MockOptions = {}): Promise<{ error: Error; resources: Declared[] }> {
     const { mocks, declared } = await setUp(config, options, false);
     try {
-        await import("../index");
+        await import("../../index");
     } catch (error) {
         return { error: error as Error, resources: attachInputs(declared, mocks) };
     }

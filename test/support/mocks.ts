@@ -17,7 +17,7 @@ export interface MockOptions {
     /** Extra outputs for resources, by type. */
     outputs?: Record<string, (inputs: any, name: string) => Record<string, unknown>>;
     /**
-     * Answer as the providers do in the first preview of a stack (test/previewModel.ts): inputs echoed, what the
+     * Answer as the providers do in the first preview of a stack (test/support/previewModel.ts): inputs echoed, what the
      * cloud would compute unknown. Use with a preview run (`runFirstPreview`).
      */
     firstPreview?: boolean;

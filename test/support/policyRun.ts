@@ -1,6 +1,6 @@
 /** Runs the project's policy pack over what a program run declared, as `pulumi preview --policy-pack` would. */
 import { ResourceValidationArgs } from "@pulumi/policy";
-import { policies } from "../policy/policies";
+import { policies } from "../../policy/policies";
 import { Declared, plain, providerUrn } from "./harness";
 
 export interface PolicyRunOptions {

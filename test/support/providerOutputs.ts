@@ -1,6 +1,6 @@
 /**
  * What the Kubernetes and TLS providers return for the resources the mesh core declares, for mocks: shared by
- * the test mocks (test/mocks.ts) and the benchmark's (bench/mocks.ts). No jest, no imports: plain node runs it.
+ * the test mocks (test/support/mocks.ts) and the benchmark's (bench/mocks.ts). No jest, no imports: plain node runs it.
  */
 
 /** How the mock monitor marks a secret value: `{ [SECRET_SIG]: SECRET_VALUE, value }`. */

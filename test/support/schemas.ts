@@ -40,7 +40,7 @@ export const directKubernetesObjects = (resources: Declared[]) =>
 /** Validates one declared object; throws with the resource's name on a schema violation or a missing schema. */
 export function validateObject(r: Declared): void {
     const Model = SCHEMAS[r.type];
-    if (!Model) throw new Error(`no schema registered for ${r.type} (${r.name}): add it to test/schemas.ts`);
+    if (!Model) throw new Error(`no schema registered for ${r.type} (${r.name}): add it to test/support/schemas.ts`);
     try {
         new Model(kubernetesObject(r)).validate();
     } catch (e) {

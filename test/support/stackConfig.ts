@@ -4,7 +4,7 @@ import * as path from "path";
 import { parse } from "yaml";
 
 export function loadStackConfig(stack: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-    const file = path.join(__dirname, "..", `Pulumi.${stack}.yaml`);
+    const file = path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
     const doc = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
     const config: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(doc.config ?? {})) {
