@@ -56,6 +56,7 @@ async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
 let root: string;
 let bed: Bed | undefined;
 let env: PulumiEnv;
+let cliRoot: string;
 let stack: Stack;
 const kube: Record<string, Kube> = {};
 const istiod: Record<string, IstiodOperator> = {};
@@ -139,7 +140,9 @@ beforeAll(async () => {
     log(`work dir ${root}; Istio ${FROM_VERSION} → ${TO_VERSION}; bed cache ${cacheDir()}`);
     await timed("bed build/check", async () => buildBed());
     const bin = path.join(cacheDir(), "bin");
-    process.env.PATH = `${bin}:${process.env.PATH}`;
+    // E2E_PULUMI_BIN_DIR: a directory with another `pulumi` and `pulumi-language-nodejs` (put first on PATH).
+    const cliBin = process.env.E2E_PULUMI_BIN_DIR ?? bin;
+    process.env.PATH = `${cliBin}:${bin}:${process.env.PATH}`;
     for (const v of [FROM_VERSION, TO_VERSION]) {
         for (const p of [pilotDiscovery(v), path.join(chartsDir(v), "istiod", "Chart.yaml")]) {
             if (!fs.existsSync(p)) throw new Error(`the bed lacks ${p}: run test/e2e/bed/build.sh`);
@@ -164,8 +167,12 @@ beforeAll(async () => {
         });
         istiod[c.name].start();
     }
-    env = preparePulumi(root, bin);
-    stack = await openStack(env, cacheDir(), STACK);
+    env = preparePulumi(root, cliBin === bin ? bin : `${cliBin}:${bin}`);
+    // PulumiCommand.get({ root }) runs <root>/bin/pulumi.
+    cliRoot = path.join(root, "cli");
+    fs.mkdirSync(cliRoot, { recursive: true });
+    fs.symlinkSync(cliBin, path.join(cliRoot, "bin"));
+    stack = await openStack(env, cliRoot, STACK);
     writeStackConfig(env, STACK, configFor(FROM_VERSION));
 }, 120 * MIN);
 
@@ -189,7 +196,7 @@ afterAll(async () => {
 
 describe("bad input through the real CLI", () => {
     test("a misspelt key fails preview with the setting named, and nothing is created", async () => {
-        const bad = await openStack(env, cacheDir(), "e2e-bad");
+        const bad = await openStack(env, cliRoot, "e2e-bad");
         const cfg = configFor(FROM_VERSION);
         cfg["istio-multicluster:meshID"] = cfg["istio-multicluster:meshId"];
         delete cfg["istio-multicluster:meshId"];

@@ -59,7 +59,8 @@ export function listenerArgs(ip: string): string[] {
 
 /** The Istio version of a Deployment's pilot image (`<hub>/pilot:1.31.1`). */
 export function imageVersion(image: string): string {
-    const m = /:(\d+\.\d+\.\d+)(?:-[A-Za-z0-9.]+)?(?:@.*)?$/.exec(image);
+    // The tag is the Istio version the program pinned (global.tag = istioVersion), which names the bed's directory.
+    const m = /:(\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+)?)(?:@.*)?$/.exec(image);
     if (!m) throw new Error(`cannot tell the Istio version of image ${image}`);
     return m[1];
 }
