@@ -145,12 +145,29 @@ async function settle(pulumi: typeof pulumiType, outputs: Record<string, unknown
     return resolved;
 }
 
+/**
+ * The SDK records a stack trace on every promise it makes (`debuggablePromise`, for its leak report), and
+ * under jest each trace is 100 frames mapped through source maps: most of a program run's time. A run keeps
+ * traces off; errors keep their messages, and traces are back for the test's own assertions.
+ */
+async function withoutPromiseTraces<T>(run: () => Promise<T>): Promise<T> {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+        return await run();
+    } finally {
+        Error.stackTraceLimit = limit;
+    }
+}
+
 /** Runs `index.ts` with this stack config. */
 export async function runProgram(config: Record<string, unknown>, options: MockOptions = {}, preview = false): Promise<RunResult> {
-    const { pulumi, mocks, declared } = await setUp(config, options, preview);
-    const program = await import("../../index");
-    const outputs = await settle(pulumi, { ...program });
-    return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi };
+    return withoutPromiseTraces(async () => {
+        const { pulumi, mocks, declared } = await setUp(config, options, preview);
+        const program = await import("../../index");
+        const outputs = await settle(pulumi, { ...program });
+        return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi };
+    });
 }
 
 /**
@@ -169,22 +186,28 @@ export async function runComponents<T extends Record<string, unknown>>(
     options: MockOptions = {},
     config: Record<string, unknown> = {},
 ): Promise<RunResult & { built: T }> {
-    // With `firstPreview` mocks the run is a preview too, as in runFirstPreview.
-    const { pulumi, mocks, declared } = await setUp(config, options, Boolean(options.firstPreview));
-    const built = await build();
-    const outputs = await settle(pulumi, built);
-    return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi, built };
+    return withoutPromiseTraces(async () => {
+        // With `firstPreview` mocks the run is a preview too, as in runFirstPreview.
+        const { pulumi, mocks, declared } = await setUp(config, options, Boolean(options.firstPreview));
+        const built = await build();
+        const outputs = await settle(pulumi, built);
+        return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi, built };
+    });
 }
 
 /** Runs `index.ts` expecting it to fail; returns the error and whatever was declared before it. */
 export async function runProgramExpectingError(config: Record<string, unknown>, options: MockOptions = {}): Promise<{ error: Error; resources: Declared[] }> {
-    const { mocks, declared } = await setUp(config, options, false);
-    try {
-        await import("../../index");
-    } catch (error) {
-        return { error: error as Error, resources: attachInputs(declared, mocks) };
-    }
-    throw new Error("the program was expected to fail, but it did not");
+    const failure = await withoutPromiseTraces(async () => {
+        const { mocks, declared } = await setUp(config, options, false);
+        try {
+            await import("../../index");
+        } catch (error) {
+            return { error: error as Error, resources: attachInputs(declared, mocks) };
+        }
+        return undefined;
+    });
+    if (!failure) throw new Error("the program was expected to fail, but it did not");
+    return failure;
 }
 
 function attachInputs(declared: Declared[], mocks: MeshMocks): Declared[] {
