@@ -1,0 +1,516 @@
+/**
+ * End to end with "live mocks": the program (index.ts, unchanged) runs under Pulumi's mock runtime, and every
+ * resource it registers is really performed on three real Kubernetes API servers (the bed: etcd, kube-apiserver
+ * 1.34, controller-manager, scheduler, kwok) by lib/liveMocks.ts — server-side apply with kubectl, real Helm v3
+ * (the version pulumi-kubernetes embeds) with the bed's Istio charts, real certificates for the tls resources —
+ * while the real `pilot-discovery` of the Istio version under test (lib/istiod.ts) serves each cluster's webhooks
+ * (injection, validation failing closed) and multicluster discovery. Dependency order is the SDK's own: a resource
+ * is registered (and so applied) only once what it depends on has finished.
+ *
+ * Topology: cluster1 and cluster2 on network1 (the flat path), cluster3 on network2 (the gateway path).
+ * Flow: bad input (nothing created), first apply with Istio 1.30.5, read-backs, real istiod, upgrade to 1.31.1.
+ *
+ * BLOCKED, NOT PROVEN HERE: the real Pulumi engine and providers. The Go module proxy answers 403 (Forbidden) for
+ * github.com/pulumi/pulumi-kubernetes/provider/v4 (every version and commit tried), github.com/pulumi/pulumi-tls/
+ * provider/v5 and github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3, so neither `pulumi up` nor
+ * the Automation API can run this program (mesh.e2e.ts is that suite, waiting for them). So this suite does not
+ * prove: the engine's diff and plan (what an `up` updates or replaces), `expectNoChanges` on a second `up`,
+ * `refresh`, `destroy`, `protect`, delete-before-replace, the kubernetes provider's own await logic (Services
+ * waiting for endpoints, Jobs for completion, its retries), its SSA field manager and its Helm-release diffs,
+ * Pulumi.yaml config defaults (every key is given here), and stack state (the tls resources' outputs are kept
+ * between runs by LiveState as the engine would keep them for unchanged inputs).
+ *
+ * What the bed cannot prove either, and the suite does not count:
+ * - Under kwok no container runs. Sample pods "Ready" and verification Jobs "Complete" because kwok says so:
+ *   never evidence that traffic crossed clusters. The suite only asserts they exist.
+ * - Pod IPs are in 127/8 (loopback-only bed) and Kubernetes refuses loopback addresses in EndpointSlices
+ *   (ValidateNonSpecialIP): no pod endpoint exists anywhere, so istiod's registry holds the remote Services
+ *   (ClusterIPs per cluster ID) but no remote endpoints: asserted as a named KNOWN GAP, not a pass.
+ * - istiod runs outside the cluster with the bed's admin kubeconfig, not the chart's ServiceAccount and RBAC.
+ * - kwok marks istiod's pod Ready whatever the real process does: after the istiod release the bed waits for the
+ *   real pilot-discovery's /ready and the webhooks' caBundle (lib/liveMocks afterRelease), as the real pod's
+ *   readiness probe would gate Helm's --wait.
+ */
+import { execFileSync } from "child_process";
+import { X509Certificate, createPrivateKey } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { gunzipSync } from "zlib";
+import { parse as parseYaml } from "yaml";
+import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
+import { Kube, KubeError, b64, eventually, isLoopbackHost } from "./lib/kube";
+import { LiveMocks, LiveRun, LiveState, ReleaseDone, runLive } from "./lib/liveMocks";
+
+const REPO = path.resolve(__dirname, "../..");
+const NAMES = ["cluster1", "cluster2", "cluster3"];
+const NETWORK: Record<string, string> = { cluster1: "network1", cluster2: "network1", cluster3: "network2" };
+const MIN = 60_000;
+
+const cacheDir = () => process.env.ISTIO_MC_BED_CACHE || path.join(os.homedir(), ".cache", "istio-multicluster-bed");
+const chartsDir = (v: string) => path.join(cacheDir(), `istio-${v}`, "charts");
+const pilotDiscovery = (v: string) => path.join(cacheDir(), `istio-${v}`, "bin", "pilot-discovery");
+const [FROM_VERSION, TO_VERSION] = (() => {
+    const m = /^ISTIO_VERSIONS="?([^"\n]*)"?/m.exec(fs.readFileSync(path.join(REPO, "test/e2e/bed/versions.env"), "utf8"));
+    const v = m ? m[1].trim().split(/\s+/) : [];
+    return [process.env.E2E_FROM_VERSION ?? v[0] ?? "1.30.5", process.env.E2E_TO_VERSION ?? v[v.length - 1] ?? "1.31.1"];
+})();
+
+const log = (msg: string) => process.stderr.write(`[live-e2e ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const timings: Record<string, number> = {};
+async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    try {
+        return await fn();
+    } finally {
+        timings[what] = Math.round((Date.now() - t0) / 100) / 10;
+        log(`${what}: ${timings[what]} s`);
+    }
+}
+
+interface BedCluster {
+    name: string;
+    kubeconfigPath: string;
+    kubeconfig: string;
+    apiServerUrl: string;
+}
+let root: string;
+let bed: { clusters: BedCluster[]; stop(): Promise<void> } | undefined;
+let clusters: BedCluster[] = [];
+const kube: Record<string, Kube> = {};
+const istiod: Record<string, IstiodOperator> = {};
+const state = new LiveState();
+let first: LiveRun | undefined;
+let upgrade: LiveRun | undefined;
+/** How long after each istiod release the real istiod took to be ready, by "cluster@version". */
+const istiodReadyAfterRelease: Record<string, number> = {};
+
+const normPem = (s: string) => s.replace(/\r/g, "").trim();
+const others = (name: string) => NAMES.filter((n) => n !== name);
+
+function configFor(version: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    const p = (k: string) => `istio-multicluster:${k}`;
+    return {
+        "pulumi:disable-default-providers": ["kubernetes"],
+        [p("platform")]: "existing",
+        [p("meshId")]: "mesh1",
+        [p("istioVersion")]: version,
+        [p("istioChartSource")]: chartsDir(version),
+        [p("clusters")]: clusters.map((c) => ({ name: c.name, network: NETWORK[c.name], kubeconfigPath: c.kubeconfigPath })),
+        [p("samples")]: {
+            helloworld: { enabled: true },
+            bookinfo: { enabled: false },
+            // Kept (they are part of the program); under kwok their "success" is not evidence.
+            verification: { enabled: true, rounds: 1, requestsPerRound: 1, intervalSeconds: 0 },
+        },
+        ...extra,
+    };
+}
+
+/** The bed cluster a kubeconfig's server belongs to. */
+const clusterOfServer = (server: string) => clusters.find((c) => c.apiServerUrl.replace(/\/$/, "") === server.replace(/\/$/, ""))?.name;
+
+/** Under kwok istiod's pod is Ready at once: wait for what its readiness probe would wait for, in the real process. */
+async function afterRelease(r: ReleaseDone): Promise<void> {
+    if (r.name !== "istiod" || r.namespace !== ISTIO_NS) return;
+    const n = clusterOfServer(r.server);
+    if (!n) throw new Error(`istiod release on an unknown server ${r.server}`);
+    const version = String(r.status.version);
+    const t0 = Date.now();
+    await eventually(
+        `real istiod ${version} of ${n} ready (/ready) with the webhooks' caBundle patched`,
+        async () => {
+            if (istiod[n].running?.version !== version) return false;
+            await istiod[n].debug("/ready");
+            const m = await kube[n].get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector");
+            const v = (await kube[n].list("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")).filter((x) => /istio/.test(x.metadata.name));
+            return [m, ...v].every((c) => (c.webhooks ?? []).every((w: any) => w.clientConfig?.caBundle));
+        },
+        4 * MIN,
+        500,
+    );
+    istiodReadyAfterRelease[`${n}@${version}`] = Math.round((Date.now() - t0) / 100) / 10;
+    log(`real istiod ${version} of ${n} ready ${istiodReadyAfterRelease[`${n}@${version}`]} s after its release`);
+}
+
+function newMocks(label: string): LiveMocks {
+    return new LiveMocks({ workDir: path.join(root, "live", label), binDir: path.join(cacheDir(), "bin"), state, afterRelease, log });
+}
+
+interface ReleaseInfo {
+    revision: number;
+    status: string;
+    chartVersion: string;
+}
+/** Helm release Secrets (owner=helm) of istio-system, latest revision per release, decoded. */
+async function helmReleases(k: Kube): Promise<Record<string, ReleaseInfo>> {
+    const secrets = await k.list(`/api/v1/namespaces/${ISTIO_NS}/secrets`, "labelSelector=owner%3Dhelm");
+    const out: Record<string, ReleaseInfo> = {};
+    for (const s of secrets) {
+        const revision = Number(s.metadata.labels.version);
+        const name = s.metadata.labels.name;
+        if (out[name] && out[name].revision > revision) continue;
+        const release = JSON.parse(gunzipSync(Buffer.from(Buffer.from(s.data.release, "base64").toString("utf8"), "base64")).toString("utf8"));
+        out[name] = { revision, status: s.metadata.labels.status, chartVersion: release.chart.metadata.version };
+    }
+    return out;
+}
+
+/** A census of what a program could create, for "nothing was created". */
+async function census(k: Kube): Promise<Record<string, number>> {
+    const count = async (p: string) => (await k.list(p)).length;
+    return {
+        namespaces: await count("/api/v1/namespaces"),
+        secrets: await count("/api/v1/secrets"),
+        configmaps: await count("/api/v1/configmaps"),
+        services: await count("/api/v1/services"),
+        serviceaccounts: await count("/api/v1/serviceaccounts"),
+        deployments: await count("/apis/apps/v1/deployments"),
+        jobs: await count("/apis/batch/v1/jobs"),
+        crds: await count("/apis/apiextensions.k8s.io/v1/customresourcedefinitions"),
+        mutatingwebhooks: await count("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"),
+        validatingwebhooks: await count("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"),
+        clusterroles: await count("/apis/rbac.authorization.k8s.io/v1/clusterroles"),
+    };
+}
+
+async function clusterzSynced(name: string): Promise<any[] | false> {
+    const list = (await istiod[name].debug("/debug/clusterz")) as { id: string; syncStatus: string }[];
+    return others(name).every((o) => list.some((c) => c.id === o && c.syncStatus === "synced")) ? list : false;
+}
+
+const rootOf = (r: LiveRun | undefined) => {
+    if (!r) throw new Error("the first apply did not succeed");
+    return normPem(String(r.outputs.rootCertPem));
+};
+
+beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(process.env.E2E_WORK_DIR ?? os.tmpdir(), "istio-mc-live-"));
+    log(`work dir ${root}; Istio ${FROM_VERSION} → ${TO_VERSION}; bed cache ${cacheDir()}`);
+    if (process.env.E2E_SKIP_BUILD !== "1") {
+        await timed("bed build/check", async () =>
+            execFileSync("bash", [path.join(REPO, "test/e2e/bed/build.sh")], { stdio: ["ignore", process.stderr, process.stderr], env: { ...process.env, ISTIO_MC_BED_CACHE: cacheDir() } }),
+        );
+    }
+    for (const v of [FROM_VERSION, TO_VERSION]) {
+        for (const p of [pilotDiscovery(v), path.join(chartsDir(v), "istiod", "Chart.yaml"), path.join(cacheDir(), "bin", "helm"), path.join(cacheDir(), "bin", "kubectl")]) {
+            if (!fs.existsSync(p)) throw new Error(`the bed lacks ${p}: run test/e2e/bed/build.sh`);
+        }
+    }
+    // Loaded at run time, so `tsc` of the unit tests never depends on the bed runner.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { startBed } = require(path.join(REPO, "test/e2e/bed/clusters"));
+    bed = await timed("bed start", () => startBed({ names: NAMES, workDir: path.join(root, "bed"), cacheDir: cacheDir() }));
+    clusters = NAMES.map((n) => {
+        const c = bed!.clusters.find((x) => x.name === n);
+        if (!c) throw new Error(`bed has no cluster ${n}`);
+        if (!isLoopbackHost(new URL(c.apiServerUrl).hostname)) throw new Error(`${n}: API server ${c.apiServerUrl} is not loopback`);
+        return c;
+    });
+    for (const c of clusters) {
+        kube[c.name] = Kube.fromKubeconfig(fs.readFileSync(c.kubeconfigPath, "utf8"), c.name);
+        istiod[c.name] = new IstiodOperator({ clusterName: c.name, kube: kube[c.name], kubeconfigPath: c.kubeconfigPath, workDir: path.join(root, "istiod", c.name), binaryFor: pilotDiscovery, log });
+        istiod[c.name].start();
+    }
+}, 60 * MIN);
+
+afterAll(async () => {
+    await Promise.all(Object.values(istiod).map((o) => o.stop().catch((e) => log(`istiod stop: ${e}`))));
+    if (bed) await bed.stop().catch((e) => log(`bed stop: ${e}`));
+    const slowest = (r?: LiveRun) =>
+        r?.mocks.operations
+            .filter((o) => o.op !== "component")
+            .sort((a, b) => b.seconds - a.seconds)
+            .slice(0, 8)
+            .map((o) => `${o.seconds}s ${o.object}`);
+    const summary = {
+        fromVersion: FROM_VERSION,
+        toVersion: TO_VERSION,
+        seconds: timings,
+        istiodReadyAfterRelease,
+        slowestFirstApply: slowest(first),
+        slowestUpgrade: slowest(upgrade),
+        istiodStarts: Object.fromEntries(Object.entries(istiod).map(([n, o]) => [n, o.starts.map((s) => ({ version: s.version, clusterIP: s.clusterIP }))])),
+    };
+    if (root) fs.writeFileSync(path.join(root, "timings.json"), JSON.stringify(summary, null, 2));
+    if (process.env.E2E_TIMINGS_OUT) fs.writeFileSync(process.env.E2E_TIMINGS_OUT, JSON.stringify(summary, null, 2));
+    log(`summary: ${JSON.stringify(summary)}; logs under ${root}`);
+}, 5 * MIN);
+
+describe("bad input", () => {
+    test("a misspelt key fails before anything is registered or created (object census before/after)", async () => {
+        const before = Object.fromEntries(await Promise.all(NAMES.map(async (n) => [n, await census(kube[n])] as const)));
+        const cfg = configFor(FROM_VERSION);
+        cfg["istio-multicluster:meshID"] = cfg["istio-multicluster:meshId"];
+        delete cfg["istio-multicluster:meshId"];
+        const mocks = newMocks("bad");
+        const err = await runLive(cfg, mocks).then(() => undefined, (e: Error) => e);
+        expect(err).toBeDefined();
+        expect(String(err?.message)).toContain("istio-multicluster:meshID: unknown setting");
+        expect(String(err?.message)).toContain('did you mean "meshId"');
+        expect(mocks.registered.filter((r) => r.custom)).toEqual([]);
+        for (const n of NAMES) expect([n, await census(kube[n])]).toEqual([n, before[n]]);
+    }, 10 * MIN);
+});
+
+describe(`first apply (Istio ${FROM_VERSION})`, () => {
+    test("the program runs to completion: every resource applied on the bed", async () => {
+        first = await timed("first apply", () => runLive(configFor(FROM_VERSION), newMocks("first")));
+        const ops = first.mocks.operations;
+        log(`first apply: ${ops.filter((o) => o.op === "apply").length} objects, ${ops.filter((o) => o.op === "helm").length} releases, ${ops.filter((o) => o.op === "read").length} reads`);
+        expect(first.mocks.failures).toEqual([]);
+        expect(first.outputs.clusterNames).toEqual(NAMES);
+    }, 40 * MIN);
+});
+
+describe("read back from the real API servers", () => {
+    beforeAll(() => {
+        if (!first) throw new Error("the first apply did not succeed");
+    });
+
+    test.each(NAMES)("%s: Helm releases deployed at the chart version under test, istiod Available", async (n) => {
+        const releases = await helmReleases(kube[n]);
+        // Two networks: every primary gets an east-west gateway (components/core/mesh.ts).
+        expect(Object.keys(releases).sort()).toEqual(["istio-base", "istio-eastwestgateway", "istiod"]);
+        for (const [name, r] of Object.entries(releases)) expect([name, r.status, r.chartVersion]).toEqual([name, "deployed", FROM_VERSION]);
+        const dep = await kube[n].get(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istiod`);
+        expect(dep.status.conditions.find((c: any) => c.type === "Available")?.status).toBe("True");
+    });
+
+    test.each(NAMES)("%s: cacerts = the program's CA files (shared root, own intermediate, chain verifies, key matches)", async (n) => {
+        const root = rootOf(first);
+        const s = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`);
+        const files = Object.fromEntries(Object.entries<string>(s.data).map(([k, v]) => [k, b64(v)]));
+        expect(Object.keys(files).sort()).toEqual(["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
+        expect(normPem(files["root-cert.pem"])).toBe(root);
+        const rootCert = new X509Certificate(root);
+        const ca = new X509Certificate(files["ca-cert.pem"]);
+        expect(ca.verify(rootCert.publicKey)).toBe(true);
+        expect(ca.ca).toBe(true);
+        expect(ca.subject).toContain(`L=${n}`);
+        expect(ca.checkPrivateKey(createPrivateKey(files["ca-key.pem"]))).toBe(true);
+        expect(normPem(files["cert-chain.pem"])).toBe(normPem(`${normPem(files["ca-cert.pem"])}\n${root}`));
+        // openssl agrees: the chain verifies to the root.
+        const dir = fs.mkdtempSync(path.join(root === "" ? os.tmpdir() : os.tmpdir(), "chain-"));
+        fs.writeFileSync(path.join(dir, "root.pem"), root);
+        fs.writeFileSync(path.join(dir, "ca.pem"), files["ca-cert.pem"]);
+        expect(execFileSync("openssl", ["verify", "-CAfile", path.join(dir, "root.pem"), path.join(dir, "ca.pem")], { encoding: "utf8" })).toContain(": OK");
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("every cluster has its own intermediate", async () => {
+        const cas = await Promise.all(NAMES.map(async (n) => b64((await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`)).data["ca-cert.pem"])));
+        expect(new Set(cas.map(normPem)).size).toBe(NAMES.length);
+    });
+
+    test.each(NAMES)("%s: a remote secret for every other cluster, in Istio's format", async (n) => {
+        for (const src of others(n)) {
+            const s = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/istio-remote-secret-${src}`);
+            expect(s.metadata.labels["istio/multiCluster"]).toBe("true");
+            expect(s.metadata.annotations["networking.istio.io/cluster"]).toBe(src);
+            const kc = parseYaml(b64(s.data[src]));
+            expect(kc.clusters[0].cluster.server).toBe(clusters.find((x) => x.name === src)!.apiServerUrl);
+            expect(Object.keys(kc.users[0].user)).toEqual(["token"]);
+        }
+    });
+
+    test.each(NAMES)("%s: east-west gateway (Service with a loopback LB address, Deployment injected by the real istiod) and the cross-network Gateway", async (n) => {
+        const svc = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/services/istio-eastwestgateway`);
+        expect(svc.metadata.labels["topology.istio.io/network"]).toBe(NETWORK[n]);
+        const ip = svc.status?.loadBalancer?.ingress?.[0]?.ip;
+        expect(isLoopbackHost(ip)).toBe(true);
+        expect((first!.outputs.eastWestGatewayAddresses as Record<string, string>)[n]).toBe(ip);
+        const dep = await kube[n].get(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istio-eastwestgateway`);
+        expect(dep.status.conditions.find((c: any) => c.type === "Available")?.status).toBe("True");
+        const pods = await kube[n].list(`/api/v1/namespaces/${ISTIO_NS}/pods`, "labelSelector=istio%3Deastwestgateway");
+        expect(pods.length).toBeGreaterThan(0);
+        for (const p of pods) {
+            const proxy = p.spec.containers.find((c: any) => c.name === "istio-proxy");
+            expect(proxy.image).not.toBe("auto");
+            expect(proxy.image).toContain(`:${FROM_VERSION}`);
+            expect(JSON.stringify(proxy.env)).toContain(NETWORK[n]);
+        }
+        const gw = await kube[n].get(`/apis/networking.istio.io/v1/namespaces/${ISTIO_NS}/gateways/cross-network-gateway`);
+        expect(gw.spec.servers[0].tls.mode).toBe("AUTO_PASSTHROUGH");
+        expect(gw.spec.selector).toEqual({ istio: "eastwestgateway" });
+    });
+
+    test.each(NAMES)("reader token of %s authenticates as istio-reader-service-account; can list/watch what istiod reads, cannot write", async (src) => {
+        const srcCluster = clusters.find((x) => x.name === src)!;
+        for (const target of others(src)) {
+            const s = await kube[target].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/istio-remote-secret-${src}`);
+            const token: string = parseYaml(b64(s.data[src])).users[0].user.token;
+            const review = await kube[src].create("/apis/authentication.k8s.io/v1/tokenreviews", { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } });
+            expect(review.status.authenticated).toBe(true);
+            expect(review.status.user.username).toBe("system:serviceaccount:istio-system:istio-reader-service-account");
+            const asReader = new Kube({ server: srcCluster.apiServerUrl, ca: Kube.fromKubeconfig(srcCluster.kubeconfig).creds.ca, token }, `${src} as reader`);
+            const can = async (verb: string, resource: string, group = "") =>
+                (
+                    await asReader.create("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
+                        apiVersion: "authorization.k8s.io/v1",
+                        kind: "SelfSubjectAccessReview",
+                        spec: { resourceAttributes: { verb, resource, group } },
+                    })
+                ).status.allowed;
+            for (const [resource, group] of [["services", ""], ["endpointslices", "discovery.k8s.io"], ["pods", ""], ["nodes", ""]]) {
+                for (const verb of ["list", "watch"]) expect([resource, verb, await can(verb, resource, group)]).toEqual([resource, verb, true]);
+                for (const verb of ["create", "delete"]) expect([resource, verb, await can(verb, resource, group)]).toEqual([resource, verb, false]);
+            }
+            expect((await asReader.list("/api/v1/services")).length).toBeGreaterThan(0);
+        }
+    });
+
+    test.each(NAMES)("%s: samples exist (NOT evidence under kwok: no container runs)", async (n) => {
+        const ns = await kube[n].get("/api/v1/namespaces/sample");
+        expect(ns.metadata.labels["istio-injection"]).toBe("enabled");
+        expect(await kube[n].get("/api/v1/namespaces/sample/services/helloworld")).toBeDefined();
+    });
+});
+
+describe("real istiod (pilot-discovery out of cluster, listeners on the istiod ClusterIP)", () => {
+    beforeAll(() => {
+        if (!first) throw new Error("the first apply did not succeed");
+    });
+
+    test.each(NAMES)("%s: runs the version under test and serves the mesh root (istio-ca-root-cert), not a self-signed one", async (n) => {
+        const root = rootOf(first);
+        expect(istiod[n].running?.version).toBe(FROM_VERSION);
+        for (const ns of [ISTIO_NS, "sample"]) {
+            const cm: any = await eventually(`istio-ca-root-cert in ${n}/${ns}`, () => kube[n].getOrUndefined(`/api/v1/namespaces/${ns}/configmaps/istio-ca-root-cert`), 2 * MIN);
+            expect(normPem(cm.data["root-cert.pem"])).toBe(root);
+        }
+        expect(fs.readFileSync(istiod[n].logFile, "utf8")).not.toMatch(/Use self-signed certificate as the CA certificate/i);
+    });
+
+    test.each(NAMES)("%s: /debug/clusterz lists both other clusters as synced", async (n) => {
+        const list = await eventually(`${n} clusterz synced`, () => clusterzSynced(n), 5 * MIN, 2000);
+        log(`${n} clusterz ${JSON.stringify(list)}`);
+    });
+
+    test.each(NAMES)("%s: /debug/registryz knows helloworld from every cluster (ClusterIPs per cluster ID)", async (n) => {
+        const expected: Record<string, string> = {};
+        for (const c of NAMES) expected[c] = (await kube[c].get("/api/v1/namespaces/sample/services/helloworld")).spec.clusterIP;
+        const svc = await eventually(
+            `${n} registry has helloworld from every cluster`,
+            async () => {
+                const all = (await istiod[n].debug("/debug/registryz")) as any[];
+                const s = all.find((x) => x.hostname === "helloworld.sample.svc.cluster.local");
+                return s && NAMES.every((c) => s.clusterVIPs?.Addresses?.[c]?.includes(expected[c])) ? s : undefined;
+            },
+            3 * MIN,
+            2000,
+        );
+        expect(Object.keys(svc.clusterVIPs.Addresses).sort()).toEqual(NAMES);
+    });
+
+    test.each(NAMES)("%s: KNOWN GAP (not a pass): no endpoints from other clusters, loopback pod IPs are refused in EndpointSlices", async (n) => {
+        // Shows the gap is real on this bed: the API server refuses a 127.x endpoint (ValidateNonSpecialIP).
+        const slice = {
+            apiVersion: "discovery.k8s.io/v1",
+            kind: "EndpointSlice",
+            metadata: { name: "e2e-loopback", namespace: "sample", labels: { "kubernetes.io/service-name": "helloworld" } },
+            addressType: "IPv4",
+            endpoints: [{ addresses: ["127.2.1.10"] }],
+            ports: [{ name: "http", port: 5000, protocol: "TCP" }],
+        };
+        const refused = await kube[n].create("/apis/discovery.k8s.io/v1/namespaces/sample/endpointslices", slice, true).then(() => undefined, (e) => e);
+        expect(refused).toBeInstanceOf(KubeError);
+        expect(String((refused as Error).message)).toMatch(/loopback/i);
+        log(`KNOWN GAP ${n}: cross-cluster endpoint discovery unproven (pod IPs are loopback; EndpointSlices refuse them)`);
+    });
+
+    test.each(NAMES)("%s: webhooks' caBundle patched with the mesh root; validation fails closed", async (n) => {
+        const root = rootOf(first);
+        const m = await kube[n].get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector");
+        for (const w of m.webhooks) expect(normPem(b64(w.clientConfig.caBundle ?? ""))).toBe(root);
+        const validators = (await kube[n].list("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")).filter((v) => /istio/.test(v.metadata.name));
+        expect(validators.length).toBeGreaterThan(0);
+        for (const v of validators) {
+            for (const w of v.webhooks) {
+                expect([v.metadata.name, w.failurePolicy]).toEqual([v.metadata.name, "Fail"]);
+                expect(normPem(b64(w.clientConfig.caBundle ?? ""))).toBe(root);
+            }
+        }
+    });
+
+    test.each(NAMES)("%s: a Pod created in `sample` comes back injected by the real istiod", async (n) => {
+        const pod = await kube[n].create(
+            "/api/v1/namespaces/sample/pods",
+            { apiVersion: "v1", kind: "Pod", metadata: { name: "e2e-injected", labels: { app: "e2e" } }, spec: { containers: [{ name: "app", image: "docker.io/curlimages/curl:8.16.0", command: ["sleep", "3600"] }] } },
+            true,
+        );
+        const all = [...(pod.spec.containers ?? []), ...(pod.spec.initContainers ?? [])];
+        const proxy = all.find((c: any) => c.name === "istio-proxy");
+        expect(proxy).toBeDefined();
+        expect(proxy.image).toContain(`:${FROM_VERSION}`);
+        expect(JSON.stringify(proxy.env)).toContain(n); // ISTIO_META_CLUSTER_ID
+        expect(JSON.stringify(proxy.env)).toContain(NETWORK[n]);
+        expect(pod.metadata.annotations["sidecar.istio.io/status"]).toBeDefined();
+    });
+
+    test.each(NAMES)("%s: the validating webhook rejects an invalid Istio object and accepts a valid one", async (n) => {
+        const vs = (name: string, http: unknown) => ({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name, namespace: "sample" }, spec: { hosts: ["helloworld"], http } });
+        const p = "/apis/networking.istio.io/v1/namespaces/sample/virtualservices";
+        // A route and a redirect in one HTTP route: the CRD schema takes it, istiod's validation does not.
+        const invalid = await kube[n].create(p, vs("e2e-invalid", [{ route: [{ destination: { host: "helloworld" } }], redirect: { uri: "/x" } }]), true).then(() => undefined, (e) => e);
+        expect(invalid).toBeInstanceOf(KubeError);
+        expect(String((invalid as Error).message)).toMatch(/admission webhook "[^"]*validation\.istio\.io" denied the request/);
+        expect((await kube[n].create(p, vs("e2e-valid", [{ route: [{ destination: { host: "helloworld" } }] }]), true)).metadata.name).toBe("e2e-valid");
+    });
+
+    test("every listener of pilot-discovery and the bed's processes is on 127.0.0.0/8 (ss -ltnp)", () => {
+        const out = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" });
+        const rows = out
+            .split("\n")
+            .filter(Boolean)
+            .map((l) => ({ local: l.trim().split(/\s+/)[3], proc: /users:\(\("([^"]+)"/.exec(l)?.[1] ?? "?" }));
+        const ours = rows.filter((r) => /^(pilot-discovery|etcd|kube-apiserver|kube-controller|kube-scheduler|kwok)/.test(r.proc));
+        expect(ours.filter((r) => r.proc.startsWith("pilot-discovery")).length).toBeGreaterThanOrEqual(NAMES.length * 5);
+        for (const r of ours) expect([r.proc, r.local]).toEqual([r.proc, expect.stringMatching(/^127\.\d+\.\d+\.\d+:\d+$/)]);
+    });
+});
+
+describe(`upgrade ${FROM_VERSION} → ${TO_VERSION}`, () => {
+    const before: Record<string, { ns: string; cacerts: string; cacertsData: string }> = {};
+
+    beforeAll(() => {
+        if (!first) throw new Error("the first apply did not succeed");
+    });
+
+    test("the program runs again with the new version and its chart directory", async () => {
+        for (const n of NAMES) {
+            const s = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`);
+            before[n] = { ns: (await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}`)).metadata.uid, cacerts: s.metadata.uid, cacertsData: JSON.stringify(s.data) };
+        }
+        upgrade = await timed("upgrade apply", () => runLive(configFor(TO_VERSION), newMocks("upgrade")));
+        expect(upgrade.mocks.failures).toEqual([]);
+        expect(normPem(String(upgrade.outputs.rootCertPem))).toBe(rootOf(first));
+        const ops = upgrade.mocks.operations;
+        log(`upgrade: inputs changed for ${ops.filter((o) => o.changed).map((o) => o.object).join("; ") || "no plain object"}`);
+        const replaced = ops.filter((o) => o.replaced);
+        log(`upgrade: replaced ${replaced.map((o) => `${o.object} (${o.replaced!.join(", ")})`).join("; ") || "nothing"}`);
+        // Only the verification Jobs may be replaced (their trigger follows istiod's chart version; they declare
+        // deleteBeforeReplace). No Secret (cacerts, remote secrets, reader tokens) or namespace is.
+        expect(replaced.filter((o) => !/^Job sample\/verify-/.test(o.object)).map((o) => o.object)).toEqual([]);
+    }, 40 * MIN);
+
+    test.each(NAMES)("%s: releases upgraded to the new chart version; istio-system and cacerts keep their UIDs and data", async (n) => {
+        expect(upgrade).toBeDefined();
+        const releases = await helmReleases(kube[n]);
+        for (const [name, r] of Object.entries(releases)) {
+            expect([name, r.status, r.chartVersion]).toEqual([name, "deployed", TO_VERSION]);
+            expect(r.revision).toBeGreaterThan(1);
+        }
+        const s = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`);
+        expect({ ns: (await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}`)).metadata.uid, cacerts: s.metadata.uid, cacertsData: JSON.stringify(s.data) }).toEqual(before[n]);
+    });
+
+    test.each(NAMES)("%s: istiod restarted on the new version and re-synced", async (n) => {
+        await eventually(`${n} istiod on ${TO_VERSION}`, async () => istiod[n].running?.version === TO_VERSION, 3 * MIN);
+        expect(istiod[n].starts.map((s) => s.version)).toContain(FROM_VERSION);
+        await eventually(`${n} clusterz synced after upgrade`, () => clusterzSynced(n), 5 * MIN, 2000);
+        const root = rootOf(first);
+        const m = await kube[n].get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector");
+        for (const w of m.webhooks) expect(normPem(b64(w.clientConfig.caBundle ?? ""))).toBe(root);
+    });
+});
