@@ -33,6 +33,23 @@ const REFERENCED_PACKAGES = ["kubernetes", "tls", "aws", "eks", "azure-native"];
 
 type Schema = { resources: Record<string, any>; types: Record<string, any>; dependencies: { name: string }[] };
 
+/**
+ * Each Analyzer builds a TypeScript program of the whole project from its tsconfig (about 10 s here), and
+ * this file makes three of them from the same files and options: they share one program.
+ */
+const mockPrograms = new Map<string, unknown>();
+jest.mock("@pulumi/pulumi/typescript-shim", () => {
+    const ts = jest.requireActual("typescript");
+    return {
+        ...ts,
+        createProgram: (args: { rootNames: string[]; options: unknown }) => {
+            const key = JSON.stringify([args.rootNames, args.options]);
+            if (!mockPrograms.has(key)) mockPrograms.set(key, ts.createProgram(args));
+            return mockPrograms.get(key);
+        },
+    };
+});
+
 /** What the plugin host does at start-up: load `main`, find its components, serve them (loaded when called). */
 function componentProvider(): { provider: any; components: string[] } {
     const { ComponentProvider, getPulumiComponents } = require("@pulumi/pulumi/provider/experimental/provider");
@@ -177,4 +194,8 @@ test("every component's type token is istio-multicluster:index:<Class>", async (
     for (const name of ["Cluster", "MeshCA", "IstioPrimary", "EastWestGateway", "RemoteSecret", "Mesh", "SampleApps", "MeshVerification"]) {
         expect(components).toContain(`istio-multicluster:index:${name}`);
     }
+});
+
+test("every analysis in this file shared one TypeScript program (and so analysed the same files)", () => {
+    expect(mockPrograms.size).toBe(1);
 });
