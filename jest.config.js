@@ -17,4 +17,6 @@ module.exports = {
         "^kubernetes-models/(.*)$": "<rootDir>/node_modules/kubernetes-models/$1.js",
     },
     testTimeout: 120000,
+    // Jest's default is one worker per core less one: on a 2-core machine, one. The files are independent.
+    maxWorkers: "100%",
 };
