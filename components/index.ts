@@ -5,12 +5,12 @@
  * AwsLoadBalancerController).
  */
 export { Cluster, ClusterArgs, MeshClusterArgs, MeshClusterFields, meshClusterFields, kubeconfigServer } from "./core/cluster";
-export { waitFor, dependencyValues, DependencyValues } from "./shared/dependencies";
+export { waitFor, dependencyValues, DependencyValues } from "./common/dependencies";
 export { MeshCA, MeshCAArgs, MeshCAOptions, CACerts, ProvidedCA, ProvidedIntermediate, checkProvidedCA } from "./core/meshCA";
 export { IstioPrimary, IstioPrimaryArgs, istiodValues, baseValues } from "./core/istioPrimary";
 export { EastWestGateway, EastWestGatewayArgs, eastWestGatewayValues, crossNetworkGateway, gatewayExposureAnnotations } from "./core/eastWestGateway";
 export { RemoteSecret, RemoteSecretArgs, remoteKubeconfig } from "./core/remoteSecret";
 export { Mesh, MeshArgs } from "./core/mesh";
-export { DEFAULT_ISTIO_VERSION, DEFAULT_ISTIO_IMAGE_HUB, ISTIO_HELM_REPO, ISTIO_OCI_CHARTS, istioChart } from "./shared/istioVersion";
+export { DEFAULT_ISTIO_VERSION, DEFAULT_ISTIO_IMAGE_HUB, ISTIO_HELM_REPO, ISTIO_OCI_CHARTS, istioChart } from "./common/istioVersion";
 export { SampleApps, SampleAppsArgs } from "./samples/sampleApps";
 export { MeshVerification, MeshVerificationArgs } from "./samples/meshVerification";

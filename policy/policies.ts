@@ -11,7 +11,7 @@ import {
     OLDEST_SUPPORTED_ISTIO_MINOR,
     compareVersions,
     parseVersion,
-} from "../components/shared/istioVersion";
+} from "../components/common/istioVersion";
 
 /** Annotations that make a Service's load balancer internal, per cloud. */
 export const INTERNAL_LB_ANNOTATIONS: Record<string, string> = {

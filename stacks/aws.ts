@@ -10,7 +10,7 @@ import { z } from "zod";
 import { AwsNetwork } from "../components/aws/awsNetwork";
 import { EksCluster } from "../components/aws/eksCluster";
 import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Block } from "../components/aws/awsCidr";
-import { cidrsOverlap } from "../components/shared/cidr";
+import { cidrsOverlap } from "../components/common/cidr";
 import { Platform, PlatformClusters } from "./platform";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
 import { gatewayServiceAnnotations } from "../components/aws/eksCluster";

@@ -11,7 +11,7 @@ import { z } from "zod";
 import { AksCluster, BUILT_IN_ROLES, roleDefinitionId } from "../components/azure/aksCluster";
 import { AzureNetwork } from "../components/azure/azureNetwork";
 import { gatewayExposureAnnotations } from "../components/core/eastWestGateway";
-import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/shared/cidr";
+import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/common/cidr";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
 import { Platform, PlatformClusters } from "./platform";
 

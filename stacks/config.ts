@@ -23,7 +23,7 @@ import {
     parseVersion,
     supportedMinor,
     supportedMinorsText,
-} from "../components/shared/istioVersion";
+} from "../components/common/istioVersion";
 
 export const PLATFORMS = ["existing", "azure", "aws"] as const;
 export type Platform = (typeof PLATFORMS)[number];

@@ -1,12 +1,12 @@
 /**
  * The AWS network's address plan: checking the VPC and public-access blocks against AWS's limits, and
  * carving the VPC's IPv4 block and its Amazon-provided IPv6 /56 into per-zone subnets. Parsing and
- * arithmetic are components/shared/cidr.ts's; no Pulumi here, so every rule is unit-tested.
+ * arithmetic are components/common/cidr.ts's; no Pulumi here, so every rule is unit-tested.
  */
-import { Cidr, CidrError, cidrSubnet, parseCidr } from "../shared/cidr";
+import { Cidr, CidrError, cidrSubnet, parseCidr } from "../common/cidr";
 
 /**
- * Parses an IPv4 block with the shared CIDR rules (components/shared/cidr.ts); returns the problem as text instead
+ * Parses an IPv4 block with the shared CIDR rules (components/common/cidr.ts); returns the problem as text instead
  * of throwing, ready for a config message.
  */
 export function parseIpv4Block(text: string): Cidr | string {

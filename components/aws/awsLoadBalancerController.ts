@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as iam from "@pulumi/aws/iam";
 import * as eks from "@pulumi/aws/eks";
-import { waitFor } from "../shared/dependencies";
+import { waitFor } from "../common/dependencies";
 
 /**
  * The AWS Load Balancer Controller in one EKS cluster, so that LoadBalancer Services (Istio gateways) get

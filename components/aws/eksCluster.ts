@@ -6,7 +6,7 @@ import * as iam from "@pulumi/aws/iam";
 import * as k8s from "@pulumi/kubernetes";
 import { Cluster, MeshClusterArgs, meshClusterFields } from "../core/cluster";
 import { AwsLoadBalancerController } from "./awsLoadBalancerController";
-import { waitFor } from "../shared/dependencies";
+import { waitFor } from "../common/dependencies";
 
 /**
  * One EKS cluster ready for the mesh: the control plane (`@pulumi/eks`) with private and CIDR-restricted

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { parse as parseYaml } from "yaml";
-import { dependencyValues } from "../shared/dependencies";
+import { dependencyValues } from "../common/dependencies";
 
 /**
  * What the mesh needs from any Kubernetes cluster, whoever made it: its Istio identity (name, network), a
@@ -33,7 +33,7 @@ export interface ClusterArgs {
     gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /**
      * What must exist before anything is installed in the cluster (node pools, CNI add-ons), as outputs of
-     * those resources, such as their `urn`s (see components/shared/dependencies.ts for why values, not resources).
+     * those resources, such as their `urn`s (see components/common/dependencies.ts for why values, not resources).
      */
     readyDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     /**

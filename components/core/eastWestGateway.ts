@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ISTIO_NAMESPACE } from "./istioPrimary";
-import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../shared/istioVersion";
-import { waitFor } from "../shared/dependencies";
+import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../common/istioVersion";
+import { waitFor } from "../common/dependencies";
 
 export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
 /** Marks a gateway Service that is meant to be public, so policy can tell intent from oversight. */

@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
-import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart, supportsValidationFailurePolicy } from "../shared/istioVersion";
-import { waitFor } from "../shared/dependencies";
+import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart, supportsValidationFailurePolicy } from "../common/istioVersion";
+import { waitFor } from "../common/dependencies";
 
 export const ISTIO_NAMESPACE = "istio-system";
 export const NETWORK_LABEL = "topology.istio.io/network";

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { stringify } from "yaml";
 import { ISTIO_NAMESPACE } from "./istioPrimary";
-import { waitFor } from "../shared/dependencies";
+import { waitFor } from "../common/dependencies";
 
 export const READER_SERVICE_ACCOUNT = "istio-reader-service-account";
 

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { waitFor } from "../shared/dependencies";
+import { waitFor } from "../common/dependencies";
 
 /**
  * The cross-cluster check built into `pulumi up`: one Kubernetes Job per check and cluster, run inside the

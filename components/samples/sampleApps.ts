@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ISTIO_NAMESPACE } from "../core/istioPrimary";
-import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, istioChart } from "../shared/istioVersion";
-import { waitFor } from "../shared/dependencies";
+import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, istioChart } from "../common/istioVersion";
+import { waitFor } from "../common/dependencies";
 import {
     BOOKINFO_FRONT_SERVICES,
     BOOKINFO_NAMESPACE,

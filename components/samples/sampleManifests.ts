@@ -6,7 +6,7 @@
  * Images are pinned to exact tags (Istio's own sample manifests, istio/istio `samples/`, 2026).
  */
 import { PUBLIC_EXPOSURE_ANNOTATION } from "../core/eastWestGateway";
-import { DEFAULT_ISTIO_IMAGE_HUB, imageValues } from "../shared/istioVersion";
+import { DEFAULT_ISTIO_IMAGE_HUB, imageValues } from "../common/istioVersion";
 
 export const SAMPLE_NAMESPACE = "sample";
 export const BOOKINFO_NAMESPACE = "bookinfo";

@@ -1,8 +1,8 @@
 import { checkPublicAccessCidr, checkVpcCidr, ipv6Subnet64, parseIpv4Block, planIpv4Subnets } from "../../components/aws/awsCidr";
-import { cidrContains, cidrSubnet, cidrsOverlap, parseCidr } from "../../components/shared/cidr";
+import { cidrContains, cidrSubnet, cidrsOverlap, parseCidr } from "../../components/common/cidr";
 import { pickZones } from "../../components/aws/awsNetwork";
 
-describe("IPv4 blocks (parsed by components/shared/cidr.ts)", () => {
+describe("IPv4 blocks (parsed by components/common/cidr.ts)", () => {
     test("parses", () => {
         expect(parseIpv4Block("10.0.0.0/16")).toMatchObject({ family: 4, prefix: 16, text: "10.0.0.0/16" });
         expect(parseIpv4Block("0.0.0.0/0")).toMatchObject({ prefix: 0, text: "0.0.0.0/0" });
@@ -81,7 +81,7 @@ describe("subnet plan", () => {
 });
 
 describe("IPv6", () => {
-    test("Amazon's IPv6 blocks parse and print canonically (components/shared/cidr.ts)", () => {
+    test("Amazon's IPv6 blocks parse and print canonically (components/common/cidr.ts)", () => {
         expect(parseCidr("2600:1F14:0abc:de00:0000::/56").text).toBe("2600:1f14:abc:de00::/56");
         expect(parseCidr("::/0").text).toBe("::/0");
         // RFC 5952: the longest run of zero groups becomes "::"; on a tie, the first.

@@ -13,7 +13,7 @@ import {
     surgeNodes,
     validateAzureSettings,
 } from "../../stacks/azure";
-import { parseCidr } from "../../components/shared/cidr";
+import { parseCidr } from "../../components/common/cidr";
 import { kubeconfigFromCredentials, roleDefinitionId } from "../../components/azure/aksCluster";
 import { loadStackConfig } from "../support/stackConfig";
 

@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { Declared, RunResult, ofType, plain, runProgram, runProgramExpectingError } from "../support/harness";
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
-import { istioChart, localChartProblems, parseChartSource } from "../../components/shared/istioVersion";
+import { istioChart, localChartProblems, parseChartSource } from "../../components/common/istioVersion";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 /** Istio's releases: base, istiod and the east-west gateway per cluster, and Bookinfo's ingress gateway. */

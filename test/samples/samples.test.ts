@@ -18,7 +18,7 @@ import {
 } from "../../components/samples/sampleManifests";
 import { planSampleObjects, SampleAppsArgs } from "../../components/samples/sampleApps";
 import { parseSamplesSettings, resolveSamplesPlan } from "../../stacks/samples";
-import { ISTIO_HELM_REPO, DEFAULT_ISTIO_VERSION } from "../../components/shared/istioVersion";
+import { ISTIO_HELM_REPO, DEFAULT_ISTIO_VERSION } from "../../components/common/istioVersion";
 
 const PROVIDER = "pulumi:providers:kubernetes";
 const RELEASE = "kubernetes:helm.sh/v3:Release";

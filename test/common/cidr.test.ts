@@ -1,4 +1,4 @@
-import { cidrContains, cidrSize, cidrSubnet, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../../components/shared/cidr";
+import { cidrContains, cidrSize, cidrSubnet, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../../components/common/cidr";
 
 describe("parseAddress", () => {
     test.each([

@@ -12,8 +12,7 @@ export interface Version {
 /**
  * Supported Istio minors and the Kubernetes minors each supports (late 2026). 1.29 and older are end of life.
  *
- * Kubernetes ranges: 1.31 supports 1.32–1.36 (istio.io supported-releases page, as recorded in
- * ../shared/reference/istio.md). 1.30 also supports 1.32–1.36: istio.io's table lists it with those versions
+ * Kubernetes ranges: 1.31 supports 1.32–1.36 (istio.io supported-releases page). 1.30 also supports 1.32–1.36: istio.io's table lists it with those versions
  * (mirrored at cloud.ibm.com/docs/containers?topic=containers-supported-cluster-addon-versions: "Istio 1.30 -
  * >=1.32.0 <1.37.0"), and istioctl's precheck in istio/istio 1.30.3 and release-1.31
  * (istioctl/pkg/install/k8sversion/version.go) has `MinK8SVersion = 32`.
