@@ -142,7 +142,11 @@ beforeAll(async () => {
     const bin = path.join(cacheDir(), "bin");
     // E2E_PULUMI_BIN_DIR: a directory with another `pulumi` and `pulumi-language-nodejs` (put first on PATH).
     const cliBin = process.env.E2E_PULUMI_BIN_DIR ?? bin;
-    process.env.PATH = `${cliBin}:${bin}:${process.env.PATH}`;
+    // No tls provider plugin in the bed (the Go module proxy refuses it): the stand-in (tls-stand-in/) serves.
+    const tlsBin = [cliBin, bin].some((d) => fs.existsSync(path.join(d, "pulumi-resource-tls"))) ? undefined : path.join(__dirname, "tls-stand-in");
+    if (tlsBin) log(`tls provider: the STAND-IN in ${tlsBin} (not the real pulumi-resource-tls)`);
+    const pathDirs = [cliBin, bin, ...(tlsBin ? [tlsBin] : [])].filter((d, i, a) => a.indexOf(d) === i).join(":");
+    process.env.PATH = `${pathDirs}:${process.env.PATH}`;
     for (const v of [FROM_VERSION, TO_VERSION]) {
         for (const p of [pilotDiscovery(v), path.join(chartsDir(v), "istiod", "Chart.yaml")]) {
             if (!fs.existsSync(p)) throw new Error(`the bed lacks ${p}: run test/e2e/bed/build.sh`);
@@ -167,7 +171,7 @@ beforeAll(async () => {
         });
         istiod[c.name].start();
     }
-    env = preparePulumi(root, cliBin === bin ? bin : `${cliBin}:${bin}`);
+    env = preparePulumi(root, pathDirs);
     // PulumiCommand.get({ root }) runs <root>/bin/pulumi.
     cliRoot = path.join(root, "cli");
     fs.mkdirSync(cliRoot, { recursive: true });
