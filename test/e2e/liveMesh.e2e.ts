@@ -99,7 +99,9 @@ function configFor(version: string, extra: Record<string, unknown> = {}): Record
         [p("clusters")]: clusters.map((c) => ({ name: c.name, network: NETWORK[c.name], kubeconfigPath: c.kubeconfigPath })),
         [p("samples")]: {
             helloworld: { enabled: true },
-            bookinfo: { enabled: false },
+            // Bookinfo with its defaults: front (productpage, details, ratings, ingress gateway) in cluster1,
+            // reviews v1–v3 in cluster2, the ingress Service of type LoadBalancer.
+            bookinfo: { enabled: true },
             // Kept (they are part of the program); under kwok their "success" is not evidence.
             verification: { enabled: true, rounds: 1, requestsPerRound: 1, intervalSeconds: 0 },
         },
@@ -260,6 +262,8 @@ describe(`first apply (Istio ${FROM_VERSION})`, () => {
         log(`first apply: ${ops.filter((o) => o.op === "apply").length} objects, ${ops.filter((o) => o.op === "helm").length} releases, ${ops.filter((o) => o.op === "read").length} reads`);
         expect(first.mocks.failures).toEqual([]);
         expect(first.outputs.clusterNames).toEqual(NAMES);
+        // What the API servers and Helm warned about while applying the program (informational; see the report).
+        for (const w of first.mocks.warnings) log(`warning: ${w}`);
     }, 40 * MIN);
 });
 
@@ -271,7 +275,8 @@ describe("read back from the real API servers", () => {
     test.each(NAMES)("%s: Helm releases deployed at the chart version under test, istiod Available", async (n) => {
         const releases = await helmReleases(kube[n]);
         // Two networks: every primary gets an east-west gateway (components/core/mesh.ts).
-        expect(Object.keys(releases).sort()).toEqual(["istio-base", "istio-eastwestgateway", "istiod"]);
+        // cluster1 is Bookinfo's front cluster: it also has the samples' ingress gateway.
+        expect(Object.keys(releases).sort()).toEqual(["istio-base", "istio-eastwestgateway", ...(n === "cluster1" ? ["istio-ingressgateway"] : []), "istiod"]);
         for (const [name, r] of Object.entries(releases)) expect([name, r.status, r.chartVersion]).toEqual([name, "deployed", FROM_VERSION]);
         const dep = await kube[n].get(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istiod`);
         expect(dep.status.conditions.find((c: any) => c.type === "Available")?.status).toBe("True");
@@ -360,10 +365,38 @@ describe("read back from the real API servers", () => {
         }
     });
 
-    test.each(NAMES)("%s: samples exist (NOT evidence under kwok: no container runs)", async (n) => {
+    test.each(NAMES)("%s: samples exist and their pods were injected by the real istiod (their Ready/Complete is NOT evidence under kwok)", async (n) => {
         const ns = await kube[n].get("/api/v1/namespaces/sample");
         expect(ns.metadata.labels["istio-injection"]).toBe("enabled");
         expect(await kube[n].get("/api/v1/namespaces/sample/services/helloworld")).toBeDefined();
+        const pods = await kube[n].list("/api/v1/namespaces/sample/pods");
+        expect(pods.length).toBeGreaterThan(0);
+        for (const p of pods) {
+            const names = [...p.spec.containers, ...(p.spec.initContainers ?? [])].map((c: any) => c.name);
+            expect([p.metadata.name, names.includes("istio-proxy")]).toEqual([p.metadata.name, true]);
+        }
+    });
+
+    test("bookinfo: ingress gateway release in cluster1 with a loopback LB address = the productpageUrl output; Gateway and VirtualService accepted", async () => {
+        const releases = await helmReleases(kube.cluster1);
+        expect(releases["istio-ingressgateway"]).toEqual({ revision: 1, status: "deployed", chartVersion: FROM_VERSION });
+        const svc = await kube.cluster1.get(`/api/v1/namespaces/${ISTIO_NS}/services/istio-ingressgateway`);
+        const ip = svc.status?.loadBalancer?.ingress?.[0]?.ip;
+        expect(isLoopbackHost(ip)).toBe(true);
+        expect((first!.outputs.samples as any).productpageUrl).toBe(`http://${ip}/productpage`);
+        expect((await kube.cluster1.list("/apis/networking.istio.io/v1/namespaces/bookinfo/gateways")).length).toBe(1);
+        expect((await kube.cluster1.list("/apis/networking.istio.io/v1/namespaces/bookinfo/virtualservices")).length).toBe(1);
+        // reviews runs in cluster2 only; cluster1's istiod knows it from there (no endpoints: see the known gap).
+        await eventually(
+            "cluster1 registry has bookinfo reviews from cluster2",
+            async () => {
+                const all = (await istiod.cluster1.debug("/debug/registryz")) as any[];
+                const r = all.find((x) => x.hostname === "reviews.bookinfo.svc.cluster.local");
+                return r?.clusterVIPs?.Addresses?.cluster2 ? r : undefined;
+            },
+            2 * MIN,
+            2000,
+        );
     });
 });
 
@@ -401,6 +434,22 @@ describe("real istiod (pilot-discovery out of cluster, listeners on the istiod C
             2000,
         );
         expect(Object.keys(svc.clusterVIPs.Addresses).sort()).toEqual(NAMES);
+    });
+
+    test.each(NAMES)("%s: /debug/networkz: the other network's east-west gateways at their load-balancer addresses, port 15443", async (n) => {
+        const lb: Record<string, string> = {};
+        for (const c of NAMES) lb[c] = (await kube[c].get(`/api/v1/namespaces/${ISTIO_NS}/services/istio-eastwestgateway`)).status.loadBalancer.ingress[0].ip;
+        const otherNetwork = NAMES.filter((c) => NETWORK[c] !== NETWORK[n]);
+        const gws = await eventually(
+            `${n} networkz has the gateways of ${otherNetwork.join(", ")}`,
+            async () => {
+                const all = (await istiod[n].debug("/debug/networkz")) as any[];
+                return otherNetwork.every((c) => all.some((g) => g.Network === NETWORK[c] && g.Cluster === c && g.Addr === lb[c] && g.Port === 15443)) ? all : undefined;
+            },
+            2 * MIN,
+            2000,
+        );
+        log(`${n} networkz ${JSON.stringify(gws)}`);
     });
 
     test.each(NAMES)("%s: KNOWN GAP (not a pass): no endpoints from other clusters, loopback pod IPs are refused in EndpointSlices", async (n) => {
@@ -458,6 +507,20 @@ describe("real istiod (pilot-discovery out of cluster, listeners on the istiod C
         expect((await kube[n].create(p, vs("e2e-valid", [{ route: [{ destination: { host: "helloworld" } }] }]), true)).metadata.name).toBe("e2e-valid");
     });
 
+    test.each(NAMES)("%s: validation fails closed: with the real istiod stopped, a valid Istio object is refused", async (n) => {
+        const valid = { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "e2e-closed", namespace: "sample" }, spec: { hosts: ["helloworld"], http: [{ route: [{ destination: { host: "helloworld" } }] }] } };
+        const p = "/apis/networking.istio.io/v1/namespaces/sample/virtualservices";
+        await istiod[n].pause();
+        try {
+            const refused = await kube[n].create(p, valid, true).then(() => undefined, (e) => e);
+            expect(refused).toBeInstanceOf(KubeError);
+            expect(String((refused as Error).message)).toMatch(/failed calling webhook/);
+        } finally {
+            istiod[n].resume();
+        }
+        await eventually(`${n} istiod back`, () => kube[n].create(p, valid, true), 2 * MIN, 1000);
+    });
+
     test("every listener of pilot-discovery and the bed's processes is on 127.0.0.0/8 (ss -ltnp)", () => {
         const out = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" });
         const rows = out
@@ -491,7 +554,7 @@ describe(`upgrade ${FROM_VERSION} → ${TO_VERSION}`, () => {
         log(`upgrade: replaced ${replaced.map((o) => `${o.object} (${o.replaced!.join(", ")})`).join("; ") || "nothing"}`);
         // Only the verification Jobs may be replaced (their trigger follows istiod's chart version; they declare
         // deleteBeforeReplace). No Secret (cacerts, remote secrets, reader tokens) or namespace is.
-        expect(replaced.filter((o) => !/^Job sample\/verify-/.test(o.object)).map((o) => o.object)).toEqual([]);
+        expect(replaced.filter((o) => !/^Job (sample|bookinfo)\/verify-/.test(o.object)).map((o) => o.object)).toEqual([]);
     }, 40 * MIN);
 
     test.each(NAMES)("%s: releases upgraded to the new chart version; istio-system and cacerts keep their UIDs and data", async (n) => {

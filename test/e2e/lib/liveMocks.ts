@@ -171,6 +171,8 @@ const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding"
 export class LiveMocks implements pulumiType.runtime.Mocks {
     readonly operations: Operation[] = [];
     readonly failures: Operation[] = [];
+    /** What kubectl and Helm printed on stderr when they succeeded (API server warnings, Helm warnings), by object. */
+    readonly warnings: string[] = [];
     /** Every resource the program registered (type and name), components included. */
     readonly registered: { type: string; name: string; custom: boolean; read: boolean }[] = [];
     private readonly providers = new Map<string, ProviderInfo>();
@@ -185,6 +187,14 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
 
     private log(msg: string) {
         (this.o.log ?? ((m: string) => process.stderr.write(`${m}\n`)))(`[live] ${msg}`);
+    }
+
+    /** `run`, keeping what a successful command printed on stderr (no command prints secret material there). */
+    private async exec(cmd: string, args: string[], what: string, input?: string): Promise<ExecResult> {
+        const r = await run(cmd, args, what, input);
+        const text = r.stderr.trim();
+        if (text) this.warnings.push(`${what}: ${text.slice(0, 1000)}`);
+        return r;
     }
 
     private bin(tool: string) {
@@ -314,13 +324,13 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
                 // declares deleteBeforeReplace where it expects this: its Jobs).
                 op.replaced = replaced;
                 this.log(`replacing ${ref}: replace-only field(s) ${replaced.join(", ")} changed`);
-                await run(this.bin("kubectl"), [...this.kubeArgs(p), "delete", "-f", "-", "--wait=true", "--ignore-not-found", "--cascade=foreground"], `delete (replace) ${ref}`, JSON.stringify({ apiVersion, kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace } }));
+                await this.exec(this.bin("kubectl"), [...this.kubeArgs(p), "delete", "-f", "-", "--wait=true", "--ignore-not-found", "--cascade=foreground"], `delete (replace) ${ref}`, JSON.stringify({ apiVersion, kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace } }));
             }
         }
-        await run(this.bin("kubectl"), [...this.kubeArgs(p), "apply", "--server-side", "--force-conflicts", `--field-manager=${FIELD_MANAGER}`, "-f", "-"], `apply ${ref}`, json);
+        await this.exec(this.bin("kubectl"), [...this.kubeArgs(p), "apply", "--server-side", "--force-conflicts", `--field-manager=${FIELD_MANAGER}`, "-f", "-"], `apply ${ref}`, json);
         const skipAwait = obj.metadata.annotations?.["pulumi.com/skipAwait"] === "true";
         const stub = JSON.stringify({ apiVersion, kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace } });
-        const get = async () => single(JSON.parse((await run(this.bin("kubectl"), [...this.kubeArgs(p), "get", "-f", "-", "-o", "json"], `get ${ref}`, stub)).stdout));
+        const get = async () => single(JSON.parse((await this.exec(this.bin("kubectl"), [...this.kubeArgs(p), "get", "-f", "-", "-o", "json"], `get ${ref}`, stub)).stdout));
         if (!skipAwait && kind === "Secret" && obj.type === "kubernetes.io/service-account-token") {
             const deadline = Date.now() + 5 * 60_000;
             for (;;) {
@@ -331,7 +341,7 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
             }
         }
         if (!skipAwait && kind === "Deployment") {
-            await run(this.bin("kubectl"), [...this.kubeArgs(p), "rollout", "status", `deployment/${obj.metadata.name}`, "-n", obj.metadata.namespace, "--timeout=300s"], `await ${ref}`);
+            await this.exec(this.bin("kubectl"), [...this.kubeArgs(p), "rollout", "status", `deployment/${obj.metadata.name}`, "-n", obj.metadata.namespace, "--timeout=300s"], `await ${ref}`);
         }
         this.state.inputs.set(key, obj);
         const live = await get();
@@ -348,7 +358,7 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
         const ref = `${kind} ${ns ? `${ns}/` : ""}${name} @ ${this.cluster(p)} (read)`;
         op.object = ref;
         const stub = JSON.stringify({ apiVersion, kind, metadata: { name, namespace: ns } });
-        const live = single(JSON.parse((await run(this.bin("kubectl"), [...this.kubeArgs(p), "get", "-f", "-", "-o", "json"], `read ${ref}`, stub)).stdout));
+        const live = single(JSON.parse((await this.exec(this.bin("kubectl"), [...this.kubeArgs(p), "get", "-f", "-", "-o", "json"], `read ${ref}`, stub)).stdout));
         return { id: args.id, state: live };
     }
 
@@ -381,9 +391,9 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
             ...(inputs.atomic ? ["--atomic"] : []),
             ...(inputs.maxHistory ? ["--history-max", String(inputs.maxHistory)] : []),
         ];
-        await run(this.bin("helm"), helmArgs, ref);
+        await this.exec(this.bin("helm"), helmArgs, ref);
         // `helm get metadata`: what the provider's `status` holds (name, namespace, chart, version, appVersion, revision, status).
-        const s = JSON.parse((await run(this.bin("helm"), ["get", "metadata", name, "--namespace", namespace, ...this.kubeArgs(p).map((a) => a.replace("--context=", "--kube-context=")), "-o", "json"], `status of ${ref}`)).stdout);
+        const s = JSON.parse((await this.exec(this.bin("helm"), ["get", "metadata", name, "--namespace", namespace, ...this.kubeArgs(p).map((a) => a.replace("--context=", "--kube-context=")), "-o", "json"], `status of ${ref}`)).stdout);
         const status = { name: s.name, namespace: s.namespace, chart: s.chart, version: s.version, appVersion: s.appVersion, revision: s.revision, status: s.status };
         if (status.status !== "deployed") throw new Error(`${ref}: status ${status.status}`);
         this.log(`${ref}: revision ${status.revision} chart ${status.chart}-${status.version} deployed (${((Date.now() - op.startedAt) / 1000).toFixed(1)} s)`);
