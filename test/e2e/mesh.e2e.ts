@@ -168,6 +168,7 @@ beforeAll(async () => {
             workDir: path.join(root, "istiod", c.name),
             binaryFor: pilotDiscovery,
             log,
+            gatePodReadiness: true,
         });
         istiod[c.name].start();
     }

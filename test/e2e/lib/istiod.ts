@@ -40,6 +40,14 @@ export interface IstiodOperatorOptions {
     /** The pilot-discovery binary for an Istio version, e.g. <cache>/istio-1.31.1/bin/pilot-discovery. */
     binaryFor: (version: string) => string;
     log?: (msg: string) => void;
+    /**
+     * Emulate istiod's readiness probe: kwok marks the chart's istiod pod Ready at once, whatever the real process
+     * does, so Helm's --wait (and everything Pulumi orders after the istiod release) could run before the real
+     * pilot-discovery serves its webhooks. With this on, the operator keeps the pods of the istiod Deployment
+     * NotReady until its process answers /ready and has patched the webhooks' caBundle, as the real pod's
+     * readiness probe (GET :8080/ready) would.
+     */
+    gatePodReadiness?: boolean;
 }
 
 /** Listener flags of pilot-discovery (pilot/cmd/pilot-discovery/app/cmd.go, pkg/ctrlz/options.go). */
@@ -170,10 +178,56 @@ export class IstiodOperator {
         }
         const template = dep.spec.template;
         const templateHash = JSON.stringify({ template, clusterIP });
-        if (this.proc && this.proc.exitCode === null && this.current?.templateHash === templateHash) return;
+        if (this.proc && this.proc.exitCode === null && this.current?.templateHash === templateHash) {
+            if (this.o.gatePodReadiness) await this.gateReadiness(dep);
+            return;
+        }
+        if (this.o.gatePodReadiness) await this.gateReadiness(dep, false);
         if (this.proc && this.proc.exitCode !== null && this.current && Date.now() - this.current.startedAt < 5000) return; // crash-loop backoff
         if (this.proc) await this.kill(this.proc.exitCode === null ? "pod template changed" : `exited with ${this.proc.exitCode}`);
         this.spawn(template, clusterIP, caDir, templateHash);
+    }
+
+    /** Ready = the real process serves (see gatePodReadiness); sets the pods' Ready condition to match. */
+    private async gateReadiness(dep: any, serving?: boolean): Promise<void> {
+        const k = this.o.kube;
+        if (serving === undefined) {
+            serving = false;
+            try {
+                const ready = await this.debugRaw("/ready");
+                const mwc = await k.getOrUndefined("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector");
+                serving = ready.status === 200 && !!mwc?.webhooks?.every((w: any) => w.clientConfig?.caBundle);
+            } catch {
+                serving = false;
+            }
+        }
+        const selector = Object.entries<string>(dep.spec.selector?.matchLabels ?? { app: "istiod" }).map(([a, b]) => `${a}=${b}`).join(",");
+        const pods = await k.list(`/api/v1/namespaces/${ISTIO_NS}/pods`, `labelSelector=${encodeURIComponent(selector)}`);
+        const want = serving ? "True" : "False";
+        for (const pod of pods) {
+            if (pod.status?.phase !== "Running") continue;
+            const ready = (pod.status.conditions ?? []).find((c: any) => c.type === "Ready")?.status;
+            if (ready === want) continue;
+            const now = new Date().toISOString();
+            await k.request("PATCH", `/api/v1/namespaces/${ISTIO_NS}/pods/${pod.metadata.name}/status`, {
+                status: { conditions: ["Ready", "ContainersReady"].map((type) => ({ type, status: want, lastTransitionTime: now, reason: serving ? "BedIstiodServing" : "BedIstiodNotServing" })) },
+            }, "application/strategic-merge-patch+json");
+            this.log(`pod ${pod.metadata.name} Ready=${want}`);
+        }
+    }
+
+    private debugRaw(pathAndQuery: string): Promise<{ status: number; text: string }> {
+        const ip = this.running?.clusterIP;
+        if (!ip) return Promise.reject(new Error("not running"));
+        return new Promise((resolve, reject) => {
+            const req = http.get({ host: ip, port: 8080, path: pathAndQuery, timeout: 5_000 }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on("data", (c) => chunks.push(c));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+            });
+            req.on("timeout", () => req.destroy(new Error("timeout")));
+            req.on("error", reject);
+        });
     }
 
     private spawn(template: any, clusterIP: string, caDir: string, templateHash: string) {
