@@ -211,7 +211,7 @@ beforeAll(async () => {
     });
     for (const c of clusters) {
         kube[c.name] = Kube.fromKubeconfig(fs.readFileSync(c.kubeconfigPath, "utf8"), c.name);
-        istiod[c.name] = new IstiodOperator({ clusterName: c.name, kube: kube[c.name], kubeconfigPath: c.kubeconfigPath, workDir: path.join(root, "istiod", c.name), binaryFor: pilotDiscovery, log });
+        istiod[c.name] = new IstiodOperator({ clusterName: c.name, kube: kube[c.name], kubeconfigPath: c.kubeconfigPath, workDir: path.join(root, "istiod", c.name), binaryFor: pilotDiscovery, log, gatePodReadiness: process.env.E2E_GATE_ISTIOD_READY !== "0" });
         istiod[c.name].start();
     }
 }, 60 * MIN);
