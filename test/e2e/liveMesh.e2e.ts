@@ -577,3 +577,17 @@ describe(`upgrade ${FROM_VERSION} → ${TO_VERSION}`, () => {
         for (const w of m.webhooks) expect(normPem(b64(w.clientConfig.caBundle ?? ""))).toBe(root);
     });
 });
+
+describe("a third run with the same config (the program's inputs are stable: what expectNoChanges needs, emulated)", () => {
+    test("no object's or release's inputs change, nothing is replaced, no release is upgraded", async () => {
+        if (!upgrade) throw new Error("the upgrade did not succeed");
+        const revisions = Object.fromEntries(await Promise.all(NAMES.map(async (n) => [n, await helmReleases(kube[n])] as const)));
+        const again = await timed("same-config apply", () => runLive(configFor(TO_VERSION), newMocks("again")));
+        expect(again.mocks.failures).toEqual([]);
+        const changed = again.mocks.operations.filter((o) => o.changed).map((o) => o.object);
+        log(`same-config run: inputs changed for ${changed.join("; ") || "nothing"}`);
+        expect(changed).toEqual([]);
+        expect(again.mocks.operations.filter((o) => o.replaced).map((o) => o.object)).toEqual([]);
+        for (const n of NAMES) expect([n, await helmReleases(kube[n])]).toEqual([n, revisions[n]]);
+    }, 20 * MIN);
+});

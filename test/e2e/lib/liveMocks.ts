@@ -75,6 +75,8 @@ export class LiveState {
     readonly tls = new Map<string, Record<string, unknown>>();
     /** The last inputs applied per (server, type, name): what the engine diffs the next inputs against. */
     readonly inputs = new Map<string, Record<string, any>>();
+    /** Helm releases: the last inputs (JSON) and outputs, so an unchanged release is not upgraded again. */
+    readonly releases = new Map<string, { inputs: string; state: Record<string, any> }>();
 }
 
 /**
@@ -371,6 +373,15 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
         const ref = `helm release ${namespace}/${name} @ ${this.cluster(p)}`;
         op.object = ref;
         if (!inputs.chart) throw new Error(`${ref}: no chart`);
+        // The engine calls the provider only for a release whose inputs changed (no diff, no `helm upgrade`).
+        const key = `${p.server}|${args.type}|${args.name}`;
+        const prev = this.state.releases.get(key);
+        const inputsJson = JSON.stringify(inputs);
+        if (prev) op.changed = prev.inputs !== inputsJson;
+        if (prev && !op.changed) {
+            this.log(`${ref}: inputs unchanged, not upgraded (revision ${prev.state.status?.revision})`);
+            return { id: `${namespace}/${name}`, state: prev.state };
+        }
         const valuesFile = path.join(this.o.workDir, "values", `${this.cluster(p).replace(/[^A-Za-z0-9.-]/g, "_")}-${namespace}-${name}.json`);
         fs.writeFileSync(valuesFile, JSON.stringify(inputs.values ?? {}), { mode: 0o600 });
         const timeout = `${inputs.timeout ?? 300}s`;
@@ -398,7 +409,9 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
         if (status.status !== "deployed") throw new Error(`${ref}: status ${status.status}`);
         this.log(`${ref}: revision ${status.revision} chart ${status.chart}-${status.version} deployed (${((Date.now() - op.startedAt) / 1000).toFixed(1)} s)`);
         if (this.o.afterRelease) await this.o.afterRelease({ name, namespace, server: p.server, kubeconfigPath: p.kubeconfigPath, status });
-        return { id: `${namespace}/${name}`, state: { ...inputs, status } };
+        const out = { ...inputs, status };
+        this.state.releases.set(key, { inputs: inputsJson, state: out });
+        return { id: `${namespace}/${name}`, state: out };
     }
 }
 
