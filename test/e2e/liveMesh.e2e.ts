@@ -267,6 +267,31 @@ describe(`first apply (Istio ${FROM_VERSION})`, () => {
     }, 40 * MIN);
 });
 
+describe("ordering the real bed showed", () => {
+    // DEFECT (open): components/core/mesh.ts gives RemoteSecret `sourceDependsOn: [base]`, but the reader's
+    // ClusterRole/ClusterRoleBinding (istio-reader-clusterrole-istio-system) come from the source's *istiod* chart
+    // (templates/reader-clusterrole*.yaml). So a remote secret reaches its target before the source grants the
+    // token anything, and the target's istiod logs "namespaces is forbidden" for that cluster until the source's
+    // istiod release lands (it then recovers by retrying). `test.failing` keeps the suite green while the defect is
+    // there and turns red once it is fixed (then make it a plain `test`).
+    test.failing("no remote secret is applied before its source's istiod release (reader RBAC) is deployed", () => {
+        if (!first) throw new Error("the first apply did not succeed");
+        const hostOf = (n: string) => new URL(clusters.find((c) => c.name === n)!.apiServerUrl).host;
+        const ops = first.mocks.operations;
+        const late: string[] = [];
+        for (const src of NAMES) {
+            const rel = ops.find((o) => o.object === `helm release ${ISTIO_NS}/istiod @ ${hostOf(src)}`)!;
+            const relDone = rel.startedAt + rel.seconds * 1000;
+            for (const tgt of others(src)) {
+                const sec = ops.find((o) => o.object === `Secret ${ISTIO_NS}/istio-remote-secret-${src} @ ${hostOf(tgt)}`)!;
+                if (sec.startedAt < relDone) late.push(`istio-remote-secret-${src} in ${tgt} applied ${((relDone - sec.startedAt) / 1000).toFixed(1)} s before ${src}'s istiod release was deployed`);
+            }
+        }
+        log(`ordering: ${late.join("; ") || "every remote secret after its source's istiod release"}`);
+        expect(late).toEqual([]);
+    });
+});
+
 describe("read back from the real API servers", () => {
     beforeAll(() => {
         if (!first) throw new Error("the first apply did not succeed");
