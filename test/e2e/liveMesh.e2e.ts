@@ -305,6 +305,13 @@ describe("read back from the real API servers", () => {
         for (const [name, r] of Object.entries(releases)) expect([name, r.status, r.chartVersion]).toEqual([name, "deployed", FROM_VERSION]);
         const dep = await kube[n].get(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istiod`);
         expect(dep.status.conditions.find((c: any) => c.type === "Available")?.status).toBe("True");
+        // The chart's values reached istiod: cluster ID, network and mesh ID as env of the discovery container.
+        const env = Object.fromEntries((dep.spec.template.spec.containers.find((c: any) => c.name === "discovery").env ?? []).map((e: any) => [e.name, e.value]));
+        expect([env.CLUSTER_ID, env.ISTIO_META_NETWORK ?? NETWORK[n]]).toEqual([n, NETWORK[n]]);
+        const ns = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}`);
+        expect(ns.metadata.labels["topology.istio.io/network"]).toBe(NETWORK[n]);
+        const pa = await kube[n].get(`/apis/security.istio.io/v1/namespaces/${ISTIO_NS}/peerauthentications/default`);
+        expect(pa.spec.mtls.mode).toBe("STRICT");
     });
 
     test.each(NAMES)("%s: cacerts = the program's CA files (shared root, own intermediate, chain verifies, key matches)", async (n) => {
