@@ -128,7 +128,10 @@ export class Mesh extends pulumi.ComponentResource {
                     sourceApiServerUrl: source.apiServerUrl,
                     targetClusterName: target.clusterName,
                     targetProvider: target.provider,
-                    sourceDependsOn: [primaries[source.clusterName].base.urn],
+                    // The reader account comes with the base chart, its read-only ClusterRole and binding with the
+                    // istiod chart: a token handed out before both exist gets 403s from the source's API server
+                    // (seen on the end-to-end bed: remote secrets arrived 11–19 s before the source's RBAC).
+                    sourceDependsOn: [primaries[source.clusterName].base.urn, primaries[source.clusterName].istiod.urn],
                     targetDependsOn: [primaries[target.clusterName].namespace.urn],
                 },
                 { parent: this },

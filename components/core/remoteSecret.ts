@@ -20,7 +20,7 @@ export interface RemoteSecretArgs {
     /** Istio cluster ID of the cluster whose istiod reads. */
     targetClusterName: string;
     targetProvider: k8s.Provider;
-    /** In the source: whatever creates the reader service account (Istio's `base` chart), as outputs (`urn`s). */
+    /** In the source: whatever creates the reader service account and its role (Istio's `base` and `istiod` charts), as outputs (`urn`s). */
     sourceDependsOn?: pulumi.Input<pulumi.Input<string>[]>;
     /** In the target: whatever creates `istio-system`, as outputs (`urn`s). */
     targetDependsOn?: pulumi.Input<pulumi.Input<string>[]>;

@@ -150,7 +150,7 @@ describe("three clusters on two networks", () => {
         ]);
     });
 
-    test("reader tokens live in the source cluster, for Istio's reader account, after the base chart made it", () => {
+    test("reader tokens live in the source cluster, for Istio's reader account, once the base chart made it and the istiod chart its role", () => {
         const tokens = ofType(run.resources, SECRET).filter((r) => r.inputs.type === "kubernetes.io/service-account-token");
         expect(tokens).toHaveLength(6);
         for (const token of tokens) {
@@ -158,6 +158,8 @@ describe("three clusters on two networks", () => {
             expect(providerUrn(token)).toBe(providerOf(run, source).urn);
             expect(plain(token.inputs).metadata.annotations).toEqual({ "kubernetes.io/service-account.name": "istio-reader-service-account" });
             expect(dependsOn(run.resources, token, release(run, source, "base"))).toBe(true);
+            // The istiod chart grants the reader its ClusterRole: without it the token only gets 403s.
+            expect(dependsOn(run.resources, token, release(run, source, "istiod"))).toBe(true);
         }
     });
 
