@@ -268,13 +268,11 @@ describe(`first apply (Istio ${FROM_VERSION})`, () => {
 });
 
 describe("ordering the real bed showed", () => {
-    // DEFECT (open): components/core/mesh.ts gives RemoteSecret `sourceDependsOn: [base]`, but the reader's
+    // Found by this bed (fixed in ffe00f8): RemoteSecret waited for the source's base chart only, but the reader's
     // ClusterRole/ClusterRoleBinding (istio-reader-clusterrole-istio-system) come from the source's *istiod* chart
-    // (templates/reader-clusterrole*.yaml). So a remote secret reaches its target before the source grants the
-    // token anything, and the target's istiod logs "namespaces is forbidden" for that cluster until the source's
-    // istiod release lands (it then recovers by retrying). `test.failing` keeps the suite green while the defect is
-    // there and turns red once it is fixed (then make it a plain `test`).
-    test.failing("no remote secret is applied before its source's istiod release (reader RBAC) is deployed", () => {
+    // (templates/reader-clusterrole*.yaml): every remote secret reached its target 11–19 s before the source granted
+    // the token anything, and the target's istiod logged "namespaces is forbidden" until it retried.
+    test("no remote secret is applied before its source's istiod release (reader RBAC) is deployed", () => {
         if (!first) throw new Error("the first apply did not succeed");
         const hostOf = (n: string) => new URL(clusters.find((c) => c.name === n)!.apiServerUrl).host;
         const ops = first.mocks.operations;
@@ -289,6 +287,8 @@ describe("ordering the real bed showed", () => {
         }
         log(`ordering: ${late.join("; ") || "every remote secret after its source's istiod release"}`);
         expect(late).toEqual([]);
+        // And so no istiod was refused by a remote API server.
+        for (const n of NAMES) expect([n, fs.readFileSync(istiod[n].logFile, "utf8").match(/.*is forbidden.*/g) ?? []]).toEqual([n, []]);
     });
 });
 
