@@ -19,10 +19,26 @@
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
+import * as net from "net";
 import * as path from "path";
 import { Kube, isLoopbackHost, sleep } from "./kube";
 
 export const ISTIO_NS = "istio-system";
+
+/** True when host:port accepts a TCP connection. */
+export function tcpOpen(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+    return new Promise((resolve) => {
+        const sock = net.connect({ host, port, timeout: timeoutMs }, () => {
+            sock.destroy();
+            resolve(true);
+        });
+        sock.on("error", () => resolve(false));
+        sock.on("timeout", () => {
+            sock.destroy();
+            resolve(false);
+        });
+    });
+}
 
 export interface IstiodStart {
     version: string;
@@ -196,7 +212,9 @@ export class IstiodOperator {
             try {
                 const ready = await this.debugRaw("/ready");
                 const mwc = await k.getOrUndefined("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector");
-                serving = ready.status === 200 && !!mwc?.webhooks?.every((w: any) => w.clientConfig?.caBundle);
+                // /ready turns 200 before the webhook server listens (seen on the bed: "connection refused" on
+                // :443 right after), so the gate also waits for :443 to accept connections.
+                serving = ready.status === 200 && !!mwc?.webhooks?.every((w: any) => w.clientConfig?.caBundle) && (await tcpOpen(this.running!.clusterIP, 443));
             } catch {
                 serving = false;
             }
