@@ -240,7 +240,20 @@ describe("deploy", () => {
     }, 30 * MIN);
 
     test("up succeeds", async () => {
-        const r = await timed("up", () => stack.up({ onEvent: (e) => engineEvents.push({ phase: "up", ...e }), color: "never" }));
+        // Known bed race (not a program result): kwok marks the chart's istiod pod Ready at once, so Helm's --wait
+        // can pass before the real pilot-discovery serves its webhook, and the first Istio CR gets "connection
+        // refused" from the fail-closed validator. The operator's readiness gate narrows it but cannot beat kwok;
+        // the fix is a kwok stage that leaves istiod pods to the operator. Until then one retry, logged and counted.
+        let r;
+        try {
+            r = await timed("up", () => stack.up({ onEvent: (e) => engineEvents.push({ phase: "up", ...e }), color: "never" }));
+        } catch (e) {
+            const msg = String((e as Error).message);
+            if (!/failed calling webhook "validation\.istio\.io".*connect: connection refused/.test(msg) || process.env.E2E_NO_UP_RETRY === "1") throw e;
+            log("up failed on the bed's istiod readiness race (webhook connection refused); retrying once");
+            timings["up retries"] = 1;
+            r = await timed("up (retry)", () => stack.up({ onEvent: (e) => engineEvents.push({ phase: "up", ...e }), color: "never" }));
+        }
         expect(r.summary.result).toBe("succeeded");
         upDone = true;
     }, 60 * MIN);
