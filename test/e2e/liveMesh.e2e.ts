@@ -32,50 +32,31 @@
  *   readiness probe would gate Helm's --wait.
  */
 import { execFileSync } from "child_process";
-import { X509Certificate, createPrivateKey } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { gunzipSync } from "zlib";
-import { parse as parseYaml } from "yaml";
+import { Bed, BedCluster, bedIstioVersions, buildBed, cacheDir, chartsDir, startBed } from "./lib/bed";
 import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, KubeError, b64, eventually, isLoopbackHost } from "./lib/kube";
 import { LiveMocks, LiveRun, LiveState, ReleaseDone, runLive } from "./lib/liveMocks";
+import * as checks from "./lib/meshChecks";
+import { helmReleases, makeLog, makeTimed, normPem, othersOf } from "./lib/meshChecks";
 
-const REPO = path.resolve(__dirname, "../..");
 const NAMES = ["cluster1", "cluster2", "cluster3"];
 const NETWORK: Record<string, string> = { cluster1: "network1", cluster2: "network1", cluster3: "network2" };
 const MIN = 60_000;
 
-const cacheDir = () => process.env.ISTIO_MC_BED_CACHE || path.join(os.homedir(), ".cache", "istio-multicluster-bed");
-const chartsDir = (v: string) => path.join(cacheDir(), `istio-${v}`, "charts");
-const pilotDiscovery = (v: string) => path.join(cacheDir(), `istio-${v}`, "bin", "pilot-discovery");
 const [FROM_VERSION, TO_VERSION] = (() => {
-    const m = /^ISTIO_VERSIONS="?([^"\n]*)"?/m.exec(fs.readFileSync(path.join(REPO, "test/e2e/bed/versions.env"), "utf8"));
-    const v = m ? m[1].trim().split(/\s+/) : [];
+    const v = bedIstioVersions();
     return [process.env.E2E_FROM_VERSION ?? v[0] ?? "1.30.5", process.env.E2E_TO_VERSION ?? v[v.length - 1] ?? "1.31.1"];
 })();
 
-const log = (msg: string) => process.stderr.write(`[live-e2e ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const log = makeLog("live-e2e");
 const timings: Record<string, number> = {};
-async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const t0 = Date.now();
-    try {
-        return await fn();
-    } finally {
-        timings[what] = Math.round((Date.now() - t0) / 100) / 10;
-        log(`${what}: ${timings[what]} s`);
-    }
-}
+const timed = makeTimed(timings, log);
 
-interface BedCluster {
-    name: string;
-    kubeconfigPath: string;
-    kubeconfig: string;
-    apiServerUrl: string;
-}
 let root: string;
-let bed: { clusters: BedCluster[]; stop(): Promise<void> } | undefined;
+let bed: Bed | undefined;
 let clusters: BedCluster[] = [];
 const kube: Record<string, Kube> = {};
 const istiod: Record<string, IstiodOperator> = {};
@@ -85,19 +66,13 @@ let upgrade: LiveRun | undefined;
 /** How long after each istiod release the real istiod took to be ready, by "cluster@version". */
 const istiodReadyAfterRelease: Record<string, number> = {};
 
-const normPem = (s: string) => s.replace(/\r/g, "").trim();
-const others = (name: string) => NAMES.filter((n) => n !== name);
+const others = (name: string) => othersOf(NAMES, name);
+const serverOf = (name: string) => clusters.find((x) => x.name === name)!.apiServerUrl;
 
 function configFor(version: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    const p = (k: string) => `istio-multicluster:${k}`;
     return {
-        "pulumi:disable-default-providers": ["kubernetes"],
-        [p("platform")]: "existing",
-        [p("meshId")]: "mesh1",
-        [p("istioVersion")]: version,
-        [p("istioChartSource")]: chartsDir(version),
-        [p("clusters")]: clusters.map((c) => ({ name: c.name, network: NETWORK[c.name], kubeconfigPath: c.kubeconfigPath })),
-        [p("samples")]: {
+        ...checks.clustersConfig({ istioVersion: version, chartSource: chartsDir(version), clusters: clusters.map((c) => ({ name: c.name, network: NETWORK[c.name], kubeconfigPath: c.kubeconfigPath })) }),
+        "istio-multicluster:samples": {
             helloworld: { enabled: true },
             // Bookinfo with its defaults: front (productpage, details, ratings, ingress gateway) in cluster1,
             // reviews v1–v3 in cluster2, the ingress Service of type LoadBalancer.
@@ -139,25 +114,6 @@ function newMocks(label: string): LiveMocks {
     return new LiveMocks({ workDir: path.join(root, "live", label), binDir: path.join(cacheDir(), "bin"), state, afterRelease, log });
 }
 
-interface ReleaseInfo {
-    revision: number;
-    status: string;
-    chartVersion: string;
-}
-/** Helm release Secrets (owner=helm) of istio-system, latest revision per release, decoded. */
-async function helmReleases(k: Kube): Promise<Record<string, ReleaseInfo>> {
-    const secrets = await k.list(`/api/v1/namespaces/${ISTIO_NS}/secrets`, "labelSelector=owner%3Dhelm");
-    const out: Record<string, ReleaseInfo> = {};
-    for (const s of secrets) {
-        const revision = Number(s.metadata.labels.version);
-        const name = s.metadata.labels.name;
-        if (out[name] && out[name].revision > revision) continue;
-        const release = JSON.parse(gunzipSync(Buffer.from(Buffer.from(s.data.release, "base64").toString("utf8"), "base64")).toString("utf8"));
-        out[name] = { revision, status: s.metadata.labels.status, chartVersion: release.chart.metadata.version };
-    }
-    return out;
-}
-
 /** A census of what a program could create, for "nothing was created". */
 async function census(k: Kube): Promise<Record<string, number>> {
     const count = async (p: string) => (await k.list(p)).length;
@@ -176,11 +132,6 @@ async function census(k: Kube): Promise<Record<string, number>> {
     };
 }
 
-async function clusterzSynced(name: string): Promise<any[] | false> {
-    const list = (await istiod[name].debug("/debug/clusterz")) as { id: string; syncStatus: string }[];
-    return others(name).every((o) => list.some((c) => c.id === o && c.syncStatus === "synced")) ? list : false;
-}
-
 const rootOf = (r: LiveRun | undefined) => {
     if (!r) throw new Error("the first apply did not succeed");
     return normPem(String(r.outputs.rootCertPem));
@@ -189,36 +140,15 @@ const rootOf = (r: LiveRun | undefined) => {
 beforeAll(async () => {
     root = fs.mkdtempSync(path.join(process.env.E2E_WORK_DIR ?? os.tmpdir(), "istio-mc-live-"));
     log(`work dir ${root}; Istio ${FROM_VERSION} → ${TO_VERSION}; bed cache ${cacheDir()}`);
-    if (process.env.E2E_SKIP_BUILD !== "1") {
-        await timed("bed build/check", async () =>
-            execFileSync("bash", [path.join(REPO, "test/e2e/bed/build.sh")], { stdio: ["ignore", process.stderr, process.stderr], env: { ...process.env, ISTIO_MC_BED_CACHE: cacheDir() } }),
-        );
-    }
-    for (const v of [FROM_VERSION, TO_VERSION]) {
-        for (const p of [pilotDiscovery(v), path.join(chartsDir(v), "istiod", "Chart.yaml"), path.join(cacheDir(), "bin", "helm"), path.join(cacheDir(), "bin", "kubectl")]) {
-            if (!fs.existsSync(p)) throw new Error(`the bed lacks ${p}: run test/e2e/bed/build.sh`);
-        }
-    }
-    // Loaded at run time, so `tsc` of the unit tests never depends on the bed runner.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { startBed } = require(path.join(REPO, "test/e2e/bed/clusters"));
-    bed = await timed("bed start", () => startBed({ names: NAMES, workDir: path.join(root, "bed"), cacheDir: cacheDir() }));
-    clusters = NAMES.map((n) => {
-        const c = bed!.clusters.find((x) => x.name === n);
-        if (!c) throw new Error(`bed has no cluster ${n}`);
-        if (!isLoopbackHost(new URL(c.apiServerUrl).hostname)) throw new Error(`${n}: API server ${c.apiServerUrl} is not loopback`);
-        return c;
-    });
-    for (const c of clusters) {
-        kube[c.name] = Kube.fromKubeconfig(fs.readFileSync(c.kubeconfigPath, "utf8"), c.name);
-        istiod[c.name] = new IstiodOperator({ clusterName: c.name, kube: kube[c.name], kubeconfigPath: c.kubeconfigPath, workDir: path.join(root, "istiod", c.name), binaryFor: pilotDiscovery, log, gatePodReadiness: process.env.E2E_GATE_ISTIOD_READY !== "0" });
-        istiod[c.name].start();
-    }
+    if (process.env.E2E_SKIP_BUILD !== "1") await timed("bed build/check", async () => buildBed());
+    checks.requireBedFiles([FROM_VERSION, TO_VERSION], [path.join(cacheDir(), "bin", "helm"), path.join(cacheDir(), "bin", "kubectl")]);
+    bed = await timed("bed start", () => startBed(NAMES, path.join(root, "bed")));
+    clusters = checks.bedClusters(bed, NAMES);
+    checks.startIstiods(clusters, { root, log, gatePodReadiness: process.env.E2E_GATE_ISTIOD_READY !== "0" }, kube, istiod);
 }, 60 * MIN);
 
 afterAll(async () => {
-    await Promise.all(Object.values(istiod).map((o) => o.stop().catch((e) => log(`istiod stop: ${e}`))));
-    if (bed) await bed.stop().catch((e) => log(`bed stop: ${e}`));
+    await checks.stopIstiodsAndBed(istiod, bed, log);
     const slowest = (r?: LiveRun) =>
         r?.mocks.operations
             .filter((o) => o.op !== "component")
@@ -232,7 +162,7 @@ afterAll(async () => {
         istiodReadyAfterRelease,
         slowestFirstApply: slowest(first),
         slowestUpgrade: slowest(upgrade),
-        istiodStarts: Object.fromEntries(Object.entries(istiod).map(([n, o]) => [n, o.starts.map((s) => ({ version: s.version, clusterIP: s.clusterIP }))])),
+        istiodStarts: checks.istiodStarts(istiod),
     };
     if (root) fs.writeFileSync(path.join(root, "timings.json"), JSON.stringify(summary, null, 2));
     if (process.env.E2E_TIMINGS_OUT) fs.writeFileSync(process.env.E2E_TIMINGS_OUT, JSON.stringify(summary, null, 2));
@@ -303,8 +233,8 @@ describe("read back from the real API servers", () => {
         // cluster1 is Bookinfo's front cluster: it also has the samples' ingress gateway.
         expect(Object.keys(releases).sort()).toEqual(["istio-base", "istio-eastwestgateway", ...(n === "cluster1" ? ["istio-ingressgateway"] : []), "istiod"]);
         for (const [name, r] of Object.entries(releases)) expect([name, r.status, r.chartVersion]).toEqual([name, "deployed", FROM_VERSION]);
+        await checks.expectDeploymentAvailable(kube[n], "istiod");
         const dep = await kube[n].get(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istiod`);
-        expect(dep.status.conditions.find((c: any) => c.type === "Available")?.status).toBe("True");
         // The chart's values reached istiod: cluster ID, network and mesh ID as env of the discovery container.
         const env = Object.fromEntries((dep.spec.template.spec.containers.find((c: any) => c.name === "discovery").env ?? []).map((e: any) => [e.name, e.value]));
         expect([env.CLUSTER_ID, env.ISTIO_META_NETWORK ?? NETWORK[n]]).toEqual([n, NETWORK[n]]);
@@ -316,17 +246,7 @@ describe("read back from the real API servers", () => {
 
     test.each(NAMES)("%s: cacerts = the program's CA files (shared root, own intermediate, chain verifies, key matches)", async (n) => {
         const root = rootOf(first);
-        const s = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`);
-        const files = Object.fromEntries(Object.entries<string>(s.data).map(([k, v]) => [k, b64(v)]));
-        expect(Object.keys(files).sort()).toEqual(["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
-        expect(normPem(files["root-cert.pem"])).toBe(root);
-        const rootCert = new X509Certificate(root);
-        const ca = new X509Certificate(files["ca-cert.pem"]);
-        expect(ca.verify(rootCert.publicKey)).toBe(true);
-        expect(ca.ca).toBe(true);
-        expect(ca.subject).toContain(`L=${n}`);
-        expect(ca.checkPrivateKey(createPrivateKey(files["ca-key.pem"]))).toBe(true);
-        expect(normPem(files["cert-chain.pem"])).toBe(normPem(`${normPem(files["ca-cert.pem"])}\n${root}`));
+        const files = await checks.expectCacertsOfMeshCa(kube[n], n, root);
         // openssl agrees: the chain verifies to the root.
         const dir = fs.mkdtempSync(path.join(root === "" ? os.tmpdir() : os.tmpdir(), "chain-"));
         fs.writeFileSync(path.join(dir, "root.pem"), root);
@@ -341,66 +261,29 @@ describe("read back from the real API servers", () => {
     });
 
     test.each(NAMES)("%s: a remote secret for every other cluster, in Istio's format", async (n) => {
-        for (const src of others(n)) {
-            const s = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/istio-remote-secret-${src}`);
-            expect(s.metadata.labels["istio/multiCluster"]).toBe("true");
-            expect(s.metadata.annotations["networking.istio.io/cluster"]).toBe(src);
-            const kc = parseYaml(b64(s.data[src]));
-            expect(kc.clusters[0].cluster.server).toBe(clusters.find((x) => x.name === src)!.apiServerUrl);
-            expect(Object.keys(kc.users[0].user)).toEqual(["token"]);
-        }
+        await checks.expectRemoteSecrets(kube[n], others(n), serverOf);
     });
 
     test.each(NAMES)("%s: east-west gateway (Service with a loopback LB address, Deployment injected by the real istiod) and the cross-network Gateway", async (n) => {
-        const svc = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/services/istio-eastwestgateway`);
-        expect(svc.metadata.labels["topology.istio.io/network"]).toBe(NETWORK[n]);
-        const ip = svc.status?.loadBalancer?.ingress?.[0]?.ip;
-        expect(isLoopbackHost(ip)).toBe(true);
+        const ip = await checks.expectEastWestService(kube[n], NETWORK[n]);
         expect((first!.outputs.eastWestGatewayAddresses as Record<string, string>)[n]).toBe(ip);
-        const dep = await kube[n].get(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istio-eastwestgateway`);
-        expect(dep.status.conditions.find((c: any) => c.type === "Available")?.status).toBe("True");
-        const pods = await kube[n].list(`/api/v1/namespaces/${ISTIO_NS}/pods`, "labelSelector=istio%3Deastwestgateway");
-        expect(pods.length).toBeGreaterThan(0);
+        const pods = await checks.expectEastWestPods(kube[n]);
         for (const p of pods) {
             const proxy = p.spec.containers.find((c: any) => c.name === "istio-proxy");
             expect(proxy.image).not.toBe("auto");
             expect(proxy.image).toContain(`:${FROM_VERSION}`);
             expect(JSON.stringify(proxy.env)).toContain(NETWORK[n]);
         }
-        const gw = await kube[n].get(`/apis/networking.istio.io/v1/namespaces/${ISTIO_NS}/gateways/cross-network-gateway`);
-        expect(gw.spec.servers[0].tls.mode).toBe("AUTO_PASSTHROUGH");
+        const gw = await checks.expectCrossNetworkGateway(kube[n]);
         expect(gw.spec.selector).toEqual({ istio: "eastwestgateway" });
     });
 
     test.each(NAMES)("reader token of %s authenticates as istio-reader-service-account; can list/watch what istiod reads, cannot write", async (src) => {
-        const srcCluster = clusters.find((x) => x.name === src)!;
-        for (const target of others(src)) {
-            const s = await kube[target].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/istio-remote-secret-${src}`);
-            const token: string = parseYaml(b64(s.data[src])).users[0].user.token;
-            const review = await kube[src].create("/apis/authentication.k8s.io/v1/tokenreviews", { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } });
-            expect(review.status.authenticated).toBe(true);
-            expect(review.status.user.username).toBe("system:serviceaccount:istio-system:istio-reader-service-account");
-            const asReader = new Kube({ server: srcCluster.apiServerUrl, ca: Kube.fromKubeconfig(srcCluster.kubeconfig).creds.ca, token }, `${src} as reader`);
-            const can = async (verb: string, resource: string, group = "") =>
-                (
-                    await asReader.create("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
-                        apiVersion: "authorization.k8s.io/v1",
-                        kind: "SelfSubjectAccessReview",
-                        spec: { resourceAttributes: { verb, resource, group } },
-                    })
-                ).status.allowed;
-            for (const [resource, group] of [["services", ""], ["endpointslices", "discovery.k8s.io"], ["pods", ""], ["nodes", ""]]) {
-                for (const verb of ["list", "watch"]) expect([resource, verb, await can(verb, resource, group)]).toEqual([resource, verb, true]);
-                for (const verb of ["create", "delete"]) expect([resource, verb, await can(verb, resource, group)]).toEqual([resource, verb, false]);
-            }
-            expect((await asReader.list("/api/v1/services")).length).toBeGreaterThan(0);
-        }
+        await checks.expectReaderToken(kube, clusters.find((x) => x.name === src)!, others(src), { readVerbs: ["list", "watch"] });
     });
 
     test.each(NAMES)("%s: samples exist and their pods were injected by the real istiod (their Ready/Complete is NOT evidence under kwok)", async (n) => {
-        const ns = await kube[n].get("/api/v1/namespaces/sample");
-        expect(ns.metadata.labels["istio-injection"]).toBe("enabled");
-        expect(await kube[n].get("/api/v1/namespaces/sample/services/helloworld")).toBeDefined();
+        await checks.expectSampleNamespace(kube[n]);
         const pods = await kube[n].list("/api/v1/namespaces/sample/pods");
         expect(pods.length).toBeGreaterThan(0);
         for (const p of pods) {
@@ -438,34 +321,15 @@ describe("real istiod (pilot-discovery out of cluster, listeners on the istiod C
     });
 
     test.each(NAMES)("%s: runs the version under test and serves the mesh root (istio-ca-root-cert), not a self-signed one", async (n) => {
-        const root = rootOf(first);
-        expect(istiod[n].running?.version).toBe(FROM_VERSION);
-        for (const ns of [ISTIO_NS, "sample"]) {
-            const cm: any = await eventually(`istio-ca-root-cert in ${n}/${ns}`, () => kube[n].getOrUndefined(`/api/v1/namespaces/${ns}/configmaps/istio-ca-root-cert`), 2 * MIN);
-            expect(normPem(cm.data["root-cert.pem"])).toBe(root);
-        }
-        expect(fs.readFileSync(istiod[n].logFile, "utf8")).not.toMatch(/Use self-signed certificate as the CA certificate/i);
+        await checks.expectServesMeshRoot(kube[n], istiod[n], n, FROM_VERSION, rootOf(first), 2 * MIN);
     });
 
     test.each(NAMES)("%s: /debug/clusterz lists both other clusters as synced", async (n) => {
-        const list = await eventually(`${n} clusterz synced`, () => clusterzSynced(n), 5 * MIN, 2000);
-        log(`${n} clusterz ${JSON.stringify(list)}`);
+        await checks.expectClusterzSynced(istiod[n], n, others(n), log);
     });
 
     test.each(NAMES)("%s: /debug/registryz knows helloworld from every cluster (ClusterIPs per cluster ID)", async (n) => {
-        const expected: Record<string, string> = {};
-        for (const c of NAMES) expected[c] = (await kube[c].get("/api/v1/namespaces/sample/services/helloworld")).spec.clusterIP;
-        const svc = await eventually(
-            `${n} registry has helloworld from every cluster`,
-            async () => {
-                const all = (await istiod[n].debug("/debug/registryz")) as any[];
-                const s = all.find((x) => x.hostname === "helloworld.sample.svc.cluster.local");
-                return s && NAMES.every((c) => s.clusterVIPs?.Addresses?.[c]?.includes(expected[c])) ? s : undefined;
-            },
-            3 * MIN,
-            2000,
-        );
-        expect(Object.keys(svc.clusterVIPs.Addresses).sort()).toEqual(NAMES);
+        await checks.expectRegistryHasHelloworld(kube, istiod[n], n, NAMES);
     });
 
     test.each(NAMES)("%s: /debug/networkz: the other network's east-west gateways at their load-balancer addresses, port 15443", async (n) => {
@@ -501,25 +365,11 @@ describe("real istiod (pilot-discovery out of cluster, listeners on the istiod C
     });
 
     test.each(NAMES)("%s: webhooks' caBundle patched with the mesh root; validation fails closed", async (n) => {
-        const root = rootOf(first);
-        const m = await kube[n].get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector");
-        for (const w of m.webhooks) expect(normPem(b64(w.clientConfig.caBundle ?? ""))).toBe(root);
-        const validators = (await kube[n].list("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")).filter((v) => /istio/.test(v.metadata.name));
-        expect(validators.length).toBeGreaterThan(0);
-        for (const v of validators) {
-            for (const w of v.webhooks) {
-                expect([v.metadata.name, w.failurePolicy]).toEqual([v.metadata.name, "Fail"]);
-                expect(normPem(b64(w.clientConfig.caBundle ?? ""))).toBe(root);
-            }
-        }
+        await checks.expectWebhooksCaBundle(kube[n], rootOf(first));
     });
 
     test.each(NAMES)("%s: a Pod created in `sample` comes back injected by the real istiod", async (n) => {
-        const pod = await kube[n].create(
-            "/api/v1/namespaces/sample/pods",
-            { apiVersion: "v1", kind: "Pod", metadata: { name: "e2e-injected", labels: { app: "e2e" } }, spec: { containers: [{ name: "app", image: "docker.io/curlimages/curl:8.16.0", command: ["sleep", "3600"] }] } },
-            true,
-        );
+        const pod = await checks.createSamplePod(kube[n]);
         const all = [...(pod.spec.containers ?? []), ...(pod.spec.initContainers ?? [])];
         const proxy = all.find((c: any) => c.name === "istio-proxy");
         expect(proxy).toBeDefined();
@@ -530,38 +380,17 @@ describe("real istiod (pilot-discovery out of cluster, listeners on the istiod C
     });
 
     test.each(NAMES)("%s: the validating webhook rejects an invalid Istio object and accepts a valid one", async (n) => {
-        const vs = (name: string, http: unknown) => ({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name, namespace: "sample" }, spec: { hosts: ["helloworld"], http } });
-        const p = "/apis/networking.istio.io/v1/namespaces/sample/virtualservices";
-        // A route and a redirect in one HTTP route: the CRD schema takes it, istiod's validation does not.
-        const invalid = await kube[n].create(p, vs("e2e-invalid", [{ route: [{ destination: { host: "helloworld" } }], redirect: { uri: "/x" } }]), true).then(() => undefined, (e) => e);
-        expect(invalid).toBeInstanceOf(KubeError);
-        expect(String((invalid as Error).message)).toMatch(/admission webhook "[^"]*validation\.istio\.io" denied the request/);
-        expect((await kube[n].create(p, vs("e2e-valid", [{ route: [{ destination: { host: "helloworld" } }] }]), true)).metadata.name).toBe("e2e-valid");
+        await checks.expectInvalidIstioObjectDenied(kube[n]);
+        expect((await kube[n].create(checks.VIRTUAL_SERVICES, checks.virtualService("e2e-valid", [{ route: [{ destination: { host: "helloworld" } }] }]), true)).metadata.name).toBe("e2e-valid");
     });
 
     test.each(NAMES)("%s: validation fails closed: with the real istiod stopped, a valid Istio object is refused", async (n) => {
-        const valid = { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "e2e-closed", namespace: "sample" }, spec: { hosts: ["helloworld"], http: [{ route: [{ destination: { host: "helloworld" } }] }] } };
-        const p = "/apis/networking.istio.io/v1/namespaces/sample/virtualservices";
-        await istiod[n].pause();
-        try {
-            const refused = await kube[n].create(p, valid, true).then(() => undefined, (e) => e);
-            expect(refused).toBeInstanceOf(KubeError);
-            expect(String((refused as Error).message)).toMatch(/failed calling webhook/);
-        } finally {
-            istiod[n].resume();
-        }
-        await eventually(`${n} istiod back`, () => kube[n].create(p, valid, true), 2 * MIN, 1000);
+        const valid = checks.virtualService("e2e-closed", [{ route: [{ destination: { host: "helloworld" } }] }]);
+        await checks.expectValidationFailsClosed(kube[n], istiod[n], n, valid, 1000);
     });
 
     test("every listener of pilot-discovery and the bed's processes is on 127.0.0.0/8 (ss -ltnp)", () => {
-        const out = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" });
-        const rows = out
-            .split("\n")
-            .filter(Boolean)
-            .map((l) => ({ local: l.trim().split(/\s+/)[3], proc: /users:\(\("([^"]+)"/.exec(l)?.[1] ?? "?" }));
-        const ours = rows.filter((r) => /^(pilot-discovery|etcd|kube-apiserver|kube-controller|kube-scheduler|kwok)/.test(r.proc));
-        expect(ours.filter((r) => r.proc.startsWith("pilot-discovery")).length).toBeGreaterThanOrEqual(NAMES.length * 5);
-        for (const r of ours) expect([r.proc, r.local]).toEqual([r.proc, expect.stringMatching(/^127\.\d+\.\d+\.\d+:\d+$/)]);
+        checks.expectListenersOnLoopback(checks.bedListeners(), NAMES.length * 5);
     });
 });
 
@@ -591,22 +420,13 @@ describe(`upgrade ${FROM_VERSION} → ${TO_VERSION}`, () => {
 
     test.each(NAMES)("%s: releases upgraded to the new chart version; istio-system and cacerts keep their UIDs and data", async (n) => {
         expect(upgrade).toBeDefined();
-        const releases = await helmReleases(kube[n]);
-        for (const [name, r] of Object.entries(releases)) {
-            expect([name, r.status, r.chartVersion]).toEqual([name, "deployed", TO_VERSION]);
-            expect(r.revision).toBeGreaterThan(1);
-        }
+        await checks.expectReleasesUpgraded(kube[n], TO_VERSION);
         const s = await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`);
         expect({ ns: (await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}`)).metadata.uid, cacerts: s.metadata.uid, cacertsData: JSON.stringify(s.data) }).toEqual(before[n]);
     });
 
     test.each(NAMES)("%s: istiod restarted on the new version and re-synced", async (n) => {
-        await eventually(`${n} istiod on ${TO_VERSION}`, async () => istiod[n].running?.version === TO_VERSION, 3 * MIN);
-        expect(istiod[n].starts.map((s) => s.version)).toContain(FROM_VERSION);
-        await eventually(`${n} clusterz synced after upgrade`, () => clusterzSynced(n), 5 * MIN, 2000);
-        const root = rootOf(first);
-        const m = await kube[n].get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector");
-        for (const w of m.webhooks) expect(normPem(b64(w.clientConfig.caBundle ?? ""))).toBe(root);
+        await checks.expectIstiodUpgraded(kube[n], istiod[n], n, { from: FROM_VERSION, to: TO_VERSION, others: others(n), meshRoot: () => rootOf(first) });
     });
 });
 

@@ -6,7 +6,9 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { REPO } from "./stack";
+
+/** The repository root. */
+export const REPO = path.resolve(__dirname, "../../..");
 
 export interface BedCluster {
     name: string;

@@ -41,6 +41,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type * as pulumiType from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
+import { PROJECT, fullConfig } from "../../support/harness";
 import { RealTls } from "../../support/realTls";
 import { unwrapSecrets } from "../../support/providerOutputs";
 import { isLoopbackHost } from "./kube";
@@ -417,17 +418,10 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
 
 // ---- running the program under live mocks ------------------------------------------------------------
 
-export const PROJECT = "istio-multicluster";
-
 export interface LiveRun {
     outputs: Record<string, unknown>;
     mocks: LiveMocks;
     seconds: number;
-}
-
-/** `config` keys without a namespace get the project's; objects are passed as JSON, as the engine does. */
-export function fullConfig(config: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
 /**

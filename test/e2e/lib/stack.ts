@@ -10,8 +10,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { parse as parseYaml, stringify } from "yaml";
+import { REPO } from "./bed";
+import { clustersConfig } from "./meshChecks";
 
-export const REPO = path.resolve(__dirname, "../../..");
+export { REPO };
 
 export interface PulumiEnv {
     home: string;
@@ -83,12 +85,7 @@ export interface MeshConfigOptions {
 export function meshConfig(o: MeshConfigOptions): Record<string, unknown> {
     const p = (k: string) => `istio-multicluster:${k}`;
     return {
-        "pulumi:disable-default-providers": ["kubernetes"],
-        [p("platform")]: "existing",
-        [p("meshId")]: "mesh1",
-        [p("istioVersion")]: o.istioVersion,
-        [p("istioChartSource")]: o.chartSource,
-        [p("clusters")]: o.clusters.map((c) => ({ name: c.name, network: c.network, kubeconfigPath: c.kubeconfigPath })),
+        ...clustersConfig(o),
         [p("samples")]: {
             helloworld: { enabled: true },
             // Bookinfo's ingress gateway needs a load balancer or a browser; helloworld is enough for the bed.
