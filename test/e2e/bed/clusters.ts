@@ -146,28 +146,34 @@ export interface KubeResponse<T = any> {
     text: string;
 }
 
-/** A request to a bed cluster's API server as cluster-admin (JSON in and out). */
-export function kubeRequest<T = any>(
-    cluster: Pick<BedCluster, "apiServerUrl" | "caCertPath" | "clientCertPath" | "clientKeyPath">,
+/** TLS material and bearer token for one API server request. */
+export interface KubeAuth {
+    ca?: Buffer;
+    cert?: Buffer;
+    key?: Buffer;
+    token?: string;
+}
+
+/** One JSON request to a Kubernetes API server (the bed's clients all go through here). */
+export function kubeHttps<T = any>(
+    url: URL,
     method: string,
-    urlPath: string,
-    body?: unknown,
-    opts: { contentType?: string; timeoutMs?: number; token?: string } = {},
+    body: unknown,
+    auth: KubeAuth,
+    opts: { contentType?: string; timeoutMs?: number } = {},
 ): Promise<KubeResponse<T>> {
-    const url = new URL(urlPath, cluster.apiServerUrl);
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
     return new Promise((resolve, reject) => {
         const req = https.request(
             url,
             {
                 method,
-                ca: fs.readFileSync(cluster.caCertPath),
-                ...(opts.token
-                    ? {}
-                    : { cert: fs.readFileSync(cluster.clientCertPath), key: fs.readFileSync(cluster.clientKeyPath) }),
+                ca: auth.ca,
+                // A bearer token is the identity when given; the client certificate otherwise.
+                ...(auth.token ? {} : { cert: auth.cert, key: auth.key }),
                 headers: {
                     Accept: "application/json",
-                    ...(opts.token ? { Authorization: `Bearer ${opts.token}` } : {}),
+                    ...(auth.token ? { Authorization: `Bearer ${auth.token}` } : {}),
                     ...(payload !== undefined
                         ? { "Content-Type": opts.contentType ?? "application/json", "Content-Length": Buffer.byteLength(payload) }
                         : {}),
@@ -195,6 +201,20 @@ export function kubeRequest<T = any>(
         if (payload !== undefined) req.write(payload);
         req.end();
     });
+}
+
+/** A request to a bed cluster's API server as cluster-admin (JSON in and out). */
+export function kubeRequest<T = any>(
+    cluster: Pick<BedCluster, "apiServerUrl" | "caCertPath" | "clientCertPath" | "clientKeyPath">,
+    method: string,
+    urlPath: string,
+    body?: unknown,
+    opts: { contentType?: string; timeoutMs?: number; token?: string } = {},
+): Promise<KubeResponse<T>> {
+    const auth: KubeAuth = opts.token
+        ? { ca: fs.readFileSync(cluster.caCertPath), token: opts.token }
+        : { ca: fs.readFileSync(cluster.caCertPath), cert: fs.readFileSync(cluster.clientCertPath), key: fs.readFileSync(cluster.clientKeyPath) };
+    return kubeHttps<T>(new URL(urlPath, cluster.apiServerUrl), method, body, auth, opts);
 }
 
 /** kubeRequest that throws unless the status is 2xx. */

@@ -4,8 +4,8 @@
  * server outside 127.0.0.0/8 (the bed is loopback only).
  */
 import * as fs from "fs";
-import * as https from "https";
 import { parse as parseYaml } from "yaml";
+import { KubeResponse, kubeHttps } from "../bed/clusters";
 
 export interface KubeCredentials {
     server: string;
@@ -58,13 +58,11 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 export class Kube {
-    private readonly agent: https.Agent;
     private readonly url: URL;
 
     constructor(public readonly creds: KubeCredentials, public readonly name = creds.server) {
         this.url = new URL(creds.server);
         if (!isLoopbackHost(this.url.hostname)) throw new Error(`refusing to dial ${creds.server}: the bed is loopback only`);
-        this.agent = new https.Agent({ ca: creds.ca, cert: creds.cert, key: creds.key, keepAlive: false });
     }
 
     static fromKubeconfig(text: string, name?: string): Kube {
@@ -73,45 +71,16 @@ export class Kube {
     }
 
     async request<T = any>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
-        const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-        return new Promise<T>((resolve, reject) => {
-            const req = https.request(
-                {
-                    protocol: this.url.protocol,
-                    hostname: this.url.hostname,
-                    port: this.url.port || 443,
-                    path: (this.url.pathname.replace(/\/$/, "") || "") + path,
-                    method,
-                    agent: this.agent,
-                    timeout: 30_000,
-                    headers: {
-                        Accept: "application/json",
-                        ...(payload !== undefined ? { "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) } : {}),
-                        ...(this.creds.token ? { Authorization: `Bearer ${this.creds.token}` } : {}),
-                    },
-                },
-                (res) => {
-                    const chunks: Buffer[] = [];
-                    res.on("data", (c) => chunks.push(c));
-                    res.on("end", () => {
-                        const text = Buffer.concat(chunks).toString("utf8");
-                        let parsed: any = text;
-                        try {
-                            parsed = text ? JSON.parse(text) : undefined;
-                        } catch {
-                            /* not JSON */
-                        }
-                        const status = res.statusCode ?? 0;
-                        if (status >= 200 && status < 300) resolve(parsed as T);
-                        else reject(new KubeError(status, parsed, `${method} ${path} on ${this.name}: ${status} ${parsed?.message ?? text}`));
-                    });
-                },
-            );
-            req.on("timeout", () => req.destroy(new Error(`${method} ${path} on ${this.name}: timeout`)));
-            req.on("error", reject);
-            if (payload !== undefined) req.write(payload);
-            req.end();
-        });
+        const url = new URL((this.url.pathname.replace(/\/$/, "") || "") + path, this.url.origin);
+        let r: KubeResponse<T>;
+        try {
+            r = await kubeHttps<T>(url, method, body, this.creds, { contentType });
+        } catch (e) {
+            throw new Error(`${method} ${path} on ${this.name}: ${(e as Error).message}`);
+        }
+        const parsed: any = r.body;
+        if (r.status >= 200 && r.status < 300) return r.body;
+        throw new KubeError(r.status, parsed, `${method} ${path} on ${this.name}: ${r.status} ${parsed?.message ?? r.text}`);
     }
 
     get<T = any>(path: string): Promise<T> {
