@@ -97,7 +97,10 @@ export interface StartBedOptions {
     names: string[];
     workDir: string;
     cacheDir?: string;
-    /** 0..15; default: the first slot whose API server addresses are free. */
+    /**
+     * 0..15; default env ISTIO_MC_BED_SLOT, else the first slot whose API server addresses are free. Two beds
+     * started at the same moment can both find a slot free: give each its own slot when they run side by side.
+     */
     slot?: number;
     /** Per-step timeout in ms (default 90 s). */
     timeoutMs?: number;
@@ -106,6 +109,14 @@ export interface StartBedOptions {
 }
 
 const BED_DIR = __dirname;
+
+function envSlot(): number | undefined {
+    const text = process.env.ISTIO_MC_BED_SLOT;
+    if (text === undefined || text === "") return undefined;
+    const slot = Number(text);
+    if (!Number.isInteger(slot) || slot < 0 || slot > 15) throw new Error(`ISTIO_MC_BED_SLOT must be a whole number 0..15; got "${text}"`);
+    return slot;
+}
 
 /** KEY=VALUE pairs of versions.env (quotes removed). */
 export function bedVersions(file = path.join(BED_DIR, "versions.env")): Record<string, string> {
@@ -440,8 +451,8 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
     const logsDir = path.join(workDir, "logs");
     fs.mkdirSync(logsDir, { recursive: true });
 
-    // Slot: the first whose API server and etcd addresses are free.
-    let slot = opts.slot;
+    // Slot: the one asked for, else the first whose API server and etcd addresses are free.
+    let slot = opts.slot ?? envSlot();
     if (slot === undefined) {
         for (let s = 0; s < 16 && slot === undefined; s++) {
             if (16 * s + names.length > 255) break;
