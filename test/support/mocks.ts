@@ -8,7 +8,7 @@ import { coreProviderOutputs, unwrapSecrets } from "./providerOutputs";
 import { firstPreviewReply } from "./previewModel";
 
 export interface MockOptions {
-    /** Issue real keys and certificates for @pulumi/tls resources (slower: RSA 4096). */
+    /** Issue real keys and certificates for @pulumi/tls resources (keys are kept between runs: see RealTls). */
     realTls?: boolean;
     /** Config keys to mark secret. */
     secretKeys?: string[];
@@ -36,7 +36,7 @@ export class MeshMocks implements pulumiType.runtime.Mocks {
     private readonly tls?: RealTls;
 
     constructor(private readonly options: MockOptions = {}) {
-        if (options.realTls) this.tls = new RealTls();
+        if (options.realTls) this.tls = new RealTls({ keyCache: true });
     }
 
     async newResource(args: pulumiType.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, any> }> {

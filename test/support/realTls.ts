@@ -5,6 +5,8 @@
  */
 import "reflect-metadata"; // @peculiar/x509 uses tsyringe, which needs it loaded first
 import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import { promisify } from "util";
 import * as x509 from "@peculiar/x509";
 
@@ -67,15 +69,50 @@ function usageExtensions(allowedUses: string[]): x509.Extension[] {
 let serial = 1;
 const nextSerial = () => (serial++).toString(16).padStart(8, "0");
 
+/** Where `keyCache` keeps keys between runs: beside the installed packages, never in the repository. */
+export const KEY_CACHE_DIR = path.join(__dirname, "..", "..", "node_modules", ".cache", "istio-multicluster-test-keys");
+
+async function newRsaKey(bits: number): Promise<string> {
+    const { privateKey } = await generateKeyPair("rsa", { modulusLength: bits, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
+    return privateKey as unknown as string;
+}
+
+/**
+ * A real RSA key per resource name and size, generated once and kept in KEY_CACHE_DIR: an RSA-4096 key takes
+ * about a second of CPU, and every run of the program with real certificates wants four. A resource keeps its
+ * key from run to run, as it would keep it in a stack's state; different resources get different keys.
+ */
+async function cachedRsaKey(name: string, bits: number): Promise<string> {
+    const file = path.join(KEY_CACHE_DIR, `${name.replace(/[^A-Za-z0-9_.-]/g, "_")}-rsa${bits}.pem`);
+    try {
+        const pem = fs.readFileSync(file, "utf8");
+        if (crypto.createPrivateKey(pem).asymmetricKeyDetails?.modulusLength === bits) return pem;
+    } catch {
+        // not there yet, or unreadable: make it
+    }
+    const pem = await newRsaKey(bits);
+    fs.mkdirSync(KEY_CACHE_DIR, { recursive: true });
+    // Another jest worker may want the same key: write aside, then rename (atomic), so nobody reads half a key.
+    const partial = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
+    fs.writeFileSync(partial, pem, { mode: 0o600 });
+    fs.renameSync(partial, file);
+    return pem;
+}
+
+export interface RealTlsOptions {
+    /** Keep keys by resource name between runs (KEY_CACHE_DIR) instead of generating new ones each time. */
+    keyCache?: boolean;
+}
+
 export class RealTls {
-    async privateKey(_name: string, inputs: { algorithm: string; rsaBits?: number }) {
+    constructor(private readonly options: RealTlsOptions = {}) {}
+
+    async privateKey(name: string, inputs: { algorithm: string; rsaBits?: number }) {
         if (inputs.algorithm !== "RSA") throw new Error(`only RSA is modelled, got ${inputs.algorithm}`);
-        const { privateKey, publicKey } = await generateKeyPair("rsa", {
-            modulusLength: inputs.rsaBits ?? 2048,
-            privateKeyEncoding: { type: "pkcs1", format: "pem" },
-            publicKeyEncoding: { type: "spki", format: "pem" },
-        });
-        return { privateKeyPem: privateKey as unknown as string, publicKeyPem: publicKey as unknown as string };
+        const bits = inputs.rsaBits ?? 2048;
+        const privateKey = this.options.keyCache ? await cachedRsaKey(name, bits) : await newRsaKey(bits);
+        const publicKey = crypto.createPublicKey(privateKey).export({ type: "spki", format: "pem" }) as string;
+        return { privateKeyPem: privateKey, publicKeyPem: publicKey };
     }
 
     async selfSigned(inputs: any): Promise<string> {
