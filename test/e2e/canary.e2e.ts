@@ -239,7 +239,8 @@ async function checkStep(name: string, step: Step): Promise<void> {
         expect({ cluster: n, base: releases["istio-base"]?.chartVersion }).toEqual({ cluster: n, base: step.revisions.map(versionOf).sort().pop() });
         // Every revision's istiod sees every other cluster.
         for (const rev of step.revisions) {
-            await eventually(`${n} ${rev}: clusterz lists ${othersOf(NAMES, n).join(", ")} synced`, () => checks.clusterzSynced(istiod[n][rev], othersOf(NAMES, n)), 3 * MIN, 1000);
+            const synced = await eventually(`${n} ${rev}: clusterz lists ${othersOf(NAMES, n).join(", ")} synced`, () => checks.clusterzSynced(istiod[n][rev], othersOf(NAMES, n)), 3 * MIN, 1000);
+            log(`${name} ${n} istiod-${rev}: clusterz ${JSON.stringify(synced.map((c: any) => `${c.id}=${c.syncStatus}`))}`);
         }
         // Each tag's webhook points at its revision's Service and has a caBundle (patched by that revision's istiod).
         for (const [tag, rev] of Object.entries(step.tags[n])) {
@@ -259,6 +260,7 @@ async function checkStep(name: string, step: Step): Promise<void> {
         for (const [namespace, tag] of [["sample", "prod-stable"], [CANARY_NS, "prod-canary"]] as const) {
             const rev = step.tags[n][tag];
             const injected = await injectedBy(kube[n], namespace);
+            log(`${name} ${n}: pod in ${namespace} (istio.io/rev=${tag}) injected with ${injected.proxyImage}, discovery ${injected.discoveryAddress}`);
             expect({ cluster: n, namespace, ...injected }).toEqual({
                 cluster: n,
                 namespace,
@@ -266,6 +268,23 @@ async function checkStep(name: string, step: Step): Promise<void> {
                 discoveryAddress: `istiod-${rev}.istio-system.svc:15012`,
             });
         }
+        // The east-west gateway's pods (made by the Deployment controller, injected by the real webhook) follow the
+        // workload tag: its chart is that revision's, so a tag move rolls them out with the new proxy.
+        const stable = step.tags[n]["prod-stable"];
+        const gatewayPods = await eventually(
+            `${n}: east-west gateway pods injected by ${stable}`,
+            async () => {
+                const pods = (await kube[n].list(`/api/v1/namespaces/${ISTIO_NS}/pods`, `labelSelector=${encodeURIComponent("istio=eastwestgateway")}`)).filter((p) => !p.metadata.deletionTimestamp);
+                const seen = pods.map((p) => {
+                    const proxy = p.spec.containers.find((c: any) => c.name === "istio-proxy");
+                    return { rev: p.metadata.labels["istio.io/rev"], image: proxy?.image, discovery: JSON.parse(proxy?.env?.find((e: any) => e.name === "PROXY_CONFIG")?.value ?? "{}").discoveryAddress };
+                });
+                return seen.length > 0 && seen.every((x) => x.rev === "prod-stable" && x.image?.endsWith(`:${versionOf(stable)}`) && x.discovery === `istiod-${stable}.istio-system.svc:15012`) && seen;
+            },
+            3 * MIN,
+            1000,
+        );
+        log(`${name} ${n}: east-west gateway pods ${JSON.stringify(gatewayPods)}`);
         // Unlabelled gateways and `istio-injection=enabled` namespaces go to the default tag's revision.
         const def = await injectedBy(kube[n], "e2e-default");
         expect({ cluster: n, ...def }).toEqual({ cluster: n, proxyImage: expect.stringContaining(`:${versionOf(step.tags[n].default)}`), discoveryAddress: `istiod-${step.tags[n].default}.istio-system.svc:15012` });
