@@ -260,4 +260,10 @@ test("without revisions the mesh is the single-version one of before: release is
     expect(run.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Chart" || r.type === MWC)).toEqual([]);
     const ns = run.resources.find((r) => r.type === "kubernetes:core/v1:Namespace" && r.inputs.metadata?.name === "sample")!;
     expect(ns.inputs.metadata.labels).toEqual({ "istio-injection": "enabled" });
+    // Moving such a stack to revisions (docs/upgrades.md): base, gateways and namespaces keep their URNs (updated in
+    // place; the CRDs are never deleted), only the unrevisioned istiod release goes.
+    const urns = (r: RunResult) => new Set(r.resources.filter((x) => x.custom).map((x) => x.urn));
+    const before = urns(run);
+    const after = urns(runs["0 one revision"]);
+    expect([...before].filter((u) => !after.has(u)).map((u) => u.split("::").pop()).sort()).toEqual(["mesh-cluster1-istiod", "mesh-cluster2-istiod", "mesh-cluster3-istiod"]);
 });

@@ -5,7 +5,8 @@
  * cluster while both revisions are installed).
  *
  * Topology as liveMesh.e2e.ts: cluster1 and cluster2 on network1, cluster3 on network2 (east-west gateways).
- * Steps, each one run of the program: (0) one revision 1-30-5 through the revisions settings, (1) add 1-31-1
+ * Steps, each one run of the program: (-1) an existing stack without revisions (unrevisioned istiod 1.30.5), (0) the
+ * same version as revision 1-30-5 through the revisions settings (the old `istiod` release deleted last), (1) add 1-31-1
  * everywhere, (2) the canary tag moves to 1-31-1 in cluster1, (3a) the stable and default tags move in cluster1,
  * (3b) then everywhere, (4) 1-30-5 is removed; then the same config once more.
  * At every step: every revision's istiod lists the other clusters `synced` on /debug/clusterz; each tag's webhook
@@ -74,10 +75,11 @@ const clusterOfServer = (server: string) => clusters.find((c) => c.apiServerUrl.
 
 /** What the real pod's readiness probe would gate Helm's --wait on: the revision's real istiod serving its webhooks. */
 async function afterRelease(r: ReleaseDone): Promise<void> {
-    const m = /^istiod-(.+)$/.exec(r.name);
+    const m = /^istiod(?:-(.+))?$/.exec(r.name);
     if (!m || r.namespace !== ISTIO_NS) return;
     const n = clusterOfServer(r.server)!;
-    const rev = m[1];
+    // "" is the unrevisioned istiod of a stack without revisions.
+    const rev = m[1] ?? "";
     const version = String(r.status.version);
     await eventually(
         `real istiod ${rev} (${version}) of ${n} ready with its injector's caBundle`,
@@ -85,9 +87,9 @@ async function afterRelease(r: ReleaseDone): Promise<void> {
             const op = istiod[n][rev];
             if (op.running?.version !== version) return false;
             await op.debug("/ready");
-            const mwc = await kube[n].get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector-${rev}`);
+            const mwc = await kube[n].get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector${rev ? `-${rev}` : ""}`);
             // Its validator, and base's istiod-default-validator when this is the default revision (validation fails closed).
-            const vwcs = await kube[n].list("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", `labelSelector=${encodeURIComponent(`istio.io/rev=${rev}`)}`);
+            const vwcs = await kube[n].list("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", `labelSelector=${encodeURIComponent(`istio.io/rev=${rev || "default"}`)}`);
             return [mwc, ...vwcs].every((c) => (c.webhooks ?? []).every((w: any) => w.clientConfig?.caBundle));
         },
         4 * MIN,
@@ -110,6 +112,13 @@ function config(settings: Record<string, unknown>, clusterTags: Record<string, R
     };
     for (const [k, v] of Object.entries(settings)) out[p(k)] = v;
     return out;
+}
+
+/** The stack as it is before revisions: one unrevisioned istiod of istioVersion (what existing stacks run). */
+function unrevisionedConfig(): Record<string, unknown> {
+    const cfg = config({});
+    delete cfg["istio-multicluster:workloadRevisionTag"];
+    return cfg;
 }
 
 /** Each revision's charts: the bed has one directory per version. */
@@ -231,8 +240,9 @@ const versionOf = (rev: string) => REVS.find((r) => r.name === rev)!.version;
 /** Everything a runbook step must show on the bed. */
 async function checkStep(name: string, step: Step): Promise<void> {
     for (const n of NAMES) {
-        // The releases: istio-base, one istiod per revision, the east-west gateway.
+        // The releases: istio-base, one istiod per revision (the unrevisioned `istiod` of before is gone), the east-west gateway.
         const releases = await helmReleases(kube[n]);
+        expect({ cluster: n, unrevisioned: releases.istiod }).toEqual({ cluster: n, unrevisioned: undefined });
         const want = Object.fromEntries(step.revisions.map((r) => [`istiod-${r}`, versionOf(r)]));
         const got = Object.fromEntries(Object.entries(releases).filter(([k, v]) => k.startsWith("istiod-") && v.status === "deployed").map(([k, v]) => [k, v.chartVersion]));
         expect({ cluster: n, istiods: got }).toEqual({ cluster: n, istiods: want });
@@ -301,16 +311,16 @@ beforeAll(async () => {
     for (const c of clusters) {
         kube[c.name] = Kube.fromKubeconfig(fs.readFileSync(c.kubeconfigPath, "utf8"), c.name);
         istiod[c.name] = {};
-        for (const r of REVS) {
+        for (const r of [{ name: "" }, ...REVS]) {
             istiod[c.name][r.name] = new IstiodOperator({
                 clusterName: c.name,
                 kube: kube[c.name],
                 kubeconfigPath: c.kubeconfigPath,
-                workDir: path.join(root, "istiod", c.name, r.name),
+                workDir: path.join(root, "istiod", c.name, r.name || "unrevisioned"),
                 binaryFor: pilotDiscovery,
                 log,
                 gatePodReadiness: true,
-                revision: r.name,
+                ...(r.name ? { revision: r.name } : {}),
             });
             istiod[c.name][r.name].start();
         }
@@ -330,15 +340,29 @@ afterAll(async () => {
 }, 5 * MIN);
 
 describe("canary upgrade 1.30.5 → 1.31.1, cluster by cluster, on the 3-cluster bed", () => {
+    test("-1 an existing stack without revisions (unrevisioned istiod 1.30.5)", async () => {
+        await up("-1 unrevisioned", unrevisionedConfig());
+        // The test's own namespaces, created once: one by the canary tag, one for the default revision.
+        for (const n of NAMES) {
+            await kube[n].create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: CANARY_NS, labels: { "istio.io/rev": "prod-canary" } } });
+            await kube[n].create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "e2e-default", labels: { "istio-injection": "enabled" } } });
+        }
+        for (const n of NAMES) {
+            expect({ cluster: n, istiod: (await helmReleases(kube[n])).istiod?.chartVersion }).toEqual({ cluster: n, istiod: OLD.version });
+            await eventually(`${n}: unrevisioned istiod synced`, () => checks.clusterzSynced(istiod[n][""], othersOf(NAMES, n)), 3 * MIN, 1000);
+            // The unrevisioned injector leaves discoveryAddress at its default (istiod.istio-system.svc:15012) out of PROXY_CONFIG.
+            const injected = await injectedBy(kube[n], "sample");
+            log(`-1 ${n}: pod in sample (istio-injection=enabled) injected with ${injected.proxyImage}, discovery "${injected.discoveryAddress}"`);
+            expect({ cluster: n, ...injected }).toEqual({ cluster: n, proxyImage: expect.stringMatching(/\/proxyv2:1\.30\.5$/), discoveryAddress: expect.not.stringContaining("istiod-") });
+        }
+    }, 30 * MIN);
+
     for (const [name, step] of Object.entries(STEPS)) {
         test(name, async () => {
             await up(name, step.config());
             if (name.startsWith("0")) {
-                // The test's own namespaces, created once: one by the canary tag, one for the default revision.
-                for (const n of NAMES) {
-                    await kube[n].create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: CANARY_NS, labels: { "istio.io/rev": "prod-canary" } } });
-                    await kube[n].create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "e2e-default", labels: { "istio-injection": "enabled" } } });
-                }
+                // Moving to revisions: the revisioned control plane and the tags first, then the old release goes (last).
+                expect(deleted[name].sort()).toEqual(NAMES.map((n) => `helm release istio-system/istiod @ ${n}`).sort());
             }
             await checkStep(name, step);
         }, 30 * MIN);
@@ -346,7 +370,7 @@ describe("canary upgrade 1.30.5 → 1.31.1, cluster by cluster, on the 3-cluster
 
     test("step 4 deleted exactly the old revision's istiod releases; the reader tokens still read every cluster through the new revision's role", async () => {
         expect(deleted["4 remove 1.30.5"].sort()).toEqual(NAMES.map((n) => `helm release istio-system/istiod-${OLD.name} @ ${n}`).sort());
-        for (const [step, gone] of Object.entries(deleted)) if (!step.startsWith("4")) expect({ step, gone }).toEqual({ step, gone: [] });
+        for (const [step, gone] of Object.entries(deleted)) if (!/^[04]/.test(step)) expect({ step, gone }).toEqual({ step, gone: [] });
         const roles = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings";
         for (const c of clusters) {
             const readerBindings = (await kube[c.name].list(roles)).map((b) => b.metadata.name).filter((x: string) => x.startsWith("istio-reader-clusterrole-"));
