@@ -11,6 +11,7 @@ import { istiodTemplateStandIn, templateCalls } from "../support/helmTemplate";
 import { clusterRevisions, keepOnlyTagObjects, MeshRevisions, newestRevision, revisionProblems, templateChart } from "../../components/core/revisions";
 import { planRevisions } from "../../stacks/revisions";
 import { ConfigError } from "../../stacks/validation";
+import { policyViolations } from "../support/policyRun";
 
 const OLD = { name: "1-30-5", version: "1.30.5" };
 const NEW = { name: "1-31-1", version: "1.31.1" };
@@ -21,7 +22,9 @@ const RELEASE = "kubernetes:helm.sh/v3:Release";
 /** The runbook's stack: 3 clusters (cluster1+2 on network1, cluster3 on network2), samples on, tags as in docs/upgrades.md. */
 function stack(settings: Record<string, unknown>, clusterTags: Record<string, Record<string, string>> = {}) {
     const clusters = THREE_CLUSTERS_TWO_NETWORKS.map((c) => ({ ...c, ...(clusterTags[c.name] ? { revisionTags: clusterTags[c.name] } : {}) }));
-    return existingStack(clusters, { workloadRevisionTag: "prod-stable", ...settings });
+    // Public east-west load balancers, marked so: existing clusters have no cloud to make them internal, and the policy
+    // pack (checked below) flags an unmarked one whatever the revisions.
+    return existingStack(clusters, { workloadRevisionTag: "prod-stable", eastWestLoadBalancer: "public", ...settings });
 }
 
 /** The runbook, step by step: the settings of each `pulumi up`. */
@@ -138,6 +141,10 @@ test("the tag charts are the istiod chart of the revision the tag points at, ren
     expect(calls.filter((c) => c.startsWith("istiod@1.31.1"))).toHaveLength(1);
     expect(calls).toHaveLength(9);
     for (const c of templateCalls) expect(unreadPaths("istiod", c.values, c.version!)).toEqual([]);
+});
+
+test("the policy pack finds nothing to flag at any runbook step", async () => {
+    for (const [step, run] of Object.entries(runs)) expect({ step, violations: await policyViolations(run.resources, { withMessages: true }) }).toEqual({ step, violations: [] });
 });
 
 test("remote-secret reader tokens wait for every istiod release of their source (each brings its own reader role)", () => {
