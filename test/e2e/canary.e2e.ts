@@ -26,7 +26,7 @@ import * as path from "path";
 import { parseAllDocuments } from "yaml";
 import { Bed, BedCluster, cacheDir, chartsDir, pilotDiscovery, startBed } from "./lib/bed";
 import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
-import { Kube, eventually } from "./lib/kube";
+import { Kube, eventually, sleep } from "./lib/kube";
 import { LiveMocks, LiveRun, LiveState, ReleaseDone, run, runLive } from "./lib/liveMocks";
 import * as checks from "./lib/meshChecks";
 import { helmReleases, makeLog, makeTimed, othersOf } from "./lib/meshChecks";
@@ -237,6 +237,52 @@ async function injectedBy(k: Kube, namespace: string): Promise<{ proxyImage: str
 
 const versionOf = (rev: string) => REVS.find((r) => r.name === rev)!.version;
 
+const TAG_NAMESPACES: Record<string, string> = { "prod-stable": "sample", "prod-canary": CANARY_NS, default: "e2e-default" };
+
+/**
+ * While an `up` moves tags: a pod is created (dry run) every 250 ms in each namespace whose tag moves, and each must
+ * come back injected, first by the old revision and then by the new one, never without a sidecar and never refused.
+ */
+function probeTagMoves(before: Step | undefined, step: Step) {
+    const probes: { where: string; from: string; to: string; seen: string[] }[] = [];
+    let stop = false;
+    const loops: Promise<void>[] = [];
+    for (const n of NAMES) {
+        for (const [tag, rev] of Object.entries(step.tags[n])) {
+            const from = before?.tags[n][tag];
+            if (!from || from === rev) continue;
+            const probe = { where: `${n} ${TAG_NAMESPACES[tag]} (${tag})`, from: versionOf(from), to: versionOf(rev), seen: [] as string[] };
+            probes.push(probe);
+            loops.push(
+                (async () => {
+                    while (!stop) {
+                        try {
+                            const r = await injectedBy(kube[n], TAG_NAMESPACES[tag]);
+                            probe.seen.push(r.proxyImage ? r.proxyImage.split(":").pop()! : "NOT INJECTED");
+                        } catch (e) {
+                            probe.seen.push(`REFUSED ${(e as Error).message.slice(0, 120)}`);
+                        }
+                        await sleep(250);
+                    }
+                })(),
+            );
+        }
+    }
+    return {
+        probes,
+        async finish() {
+            stop = true;
+            await Promise.all(loops);
+            return probes.map((p) => {
+                // Runs of the same answer: e.g. "1.30.5×41 → 1.31.1×12".
+                const runs: string[] = [];
+                for (const v of p.seen) if (runs[runs.length - 1] !== v) runs.push(v);
+                return { where: p.where, answers: runs, counts: runs.map((v) => p.seen.filter((x) => x === v).length) };
+            });
+        },
+    };
+}
+
 /** Everything a runbook step must show on the bed. */
 async function checkStep(name: string, step: Step): Promise<void> {
     for (const n of NAMES) {
@@ -357,16 +403,26 @@ describe("canary upgrade 1.30.5 → 1.31.1, cluster by cluster, on the 3-cluster
         }
     }, 30 * MIN);
 
-    for (const [name, step] of Object.entries(STEPS)) {
+    const stepList = Object.entries(STEPS);
+    stepList.forEach(([name, step], i) => {
         test(name, async () => {
+            const probe = probeTagMoves(stepList[i - 1]?.[1], step);
             await up(name, step.config());
+            // Until the new revision's webhook has settled everywhere, then the probes stop.
+            await sleep(probe.probes.length > 0 ? 3000 : 0);
+            const moves = await probe.finish();
+            for (const m of moves) log(`${name}: tag move probe ${m.where}: ${m.answers.map((a, j) => `${a}×${m.counts[j]}`).join(" → ")}`);
+            const from = Object.fromEntries(probe.probes.map((p) => [p.where, p.from]));
+            const to = Object.fromEntries(probe.probes.map((p) => [p.where, p.to]));
+            // Every pod injected; the old revision, then the new one, and no going back.
+            expect(moves.map((m) => ({ where: m.where, answers: m.answers.filter((a) => a !== from[m.where]) }))).toEqual(moves.map((m) => ({ where: m.where, answers: [to[m.where]] })));
             if (name.startsWith("0")) {
                 // Moving to revisions: the revisioned control plane and the tags first, then the old release goes (last).
                 expect(deleted[name].sort()).toEqual(NAMES.map((n) => `helm release istio-system/istiod @ ${n}`).sort());
             }
             await checkStep(name, step);
         }, 30 * MIN);
-    }
+    });
 
     test("step 4 deleted exactly the old revision's istiod releases; the reader tokens still read every cluster through the new revision's role", async () => {
         expect(deleted["4 remove 1.30.5"].sort()).toEqual(NAMES.map((n) => `helm release istio-system/istiod-${OLD.name} @ ${n}`).sort());
