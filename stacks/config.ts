@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { samplesSettingsSchema } from "./samples";
 import { ConfigError, PROJECT, formatPath } from "./validation";
+import { clusterRevisionFields, revisionSettings } from "./revisions";
 
 export { ConfigError, PROJECT, closest, formatPath, validate } from "./validation";
 import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/core/meshCA";
@@ -89,6 +90,8 @@ export const commonClusterFields = {
     name: dns1123Label("cluster name"),
     /** The Istio network (`global.network`); clusters whose pods cannot reach each other directly differ. */
     network: networkName,
+    /** This cluster's overrides of `revisionTags` (stacks/revisions.ts). */
+    ...clusterRevisionFields,
 };
 
 /** Cluster entries for the existing-cluster mode: a kubeconfig per cluster. */
@@ -180,6 +183,8 @@ export const commonSettings = {
     samples: samplesSettingsSchema,
     ca: caSettings,
     strictMtls: z.stringbool({ error: "must be true or false" }).default(true),
+    /** Control-plane revisions and revision tags (stacks/revisions.ts). */
+    ...revisionSettings,
 };
 
 /**

@@ -11,6 +11,7 @@ import { azurePlatform } from "./azure";
 import { awsPlatform } from "./aws";
 import { Platform, PlatformSettings } from "./platform";
 import { deploySamples, planSamples, SampleOutputs } from "./samples";
+import { planRevisions } from "./revisions";
 
 export interface Deployment {
     clusters: MeshClusterFields[];
@@ -31,7 +32,9 @@ export function deploy(allConfig: Record<string, string>): Deployment {
     const platform = platforms[readPlatform(raw)];
     checkCrossSettings(raw);
     const settings: PlatformSettings = platform.validate(raw);
-    checkChartSource(settings);
+    // With revisions, each revision's charts are checked against its own version instead of istioVersion.
+    const revisions = planRevisions(settings);
+    if (!revisions) checkChartSource(settings);
     const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name), settings.istioImageHub);
 
     // 2. Declare: clusters, the mesh on them, the samples on the mesh.
@@ -43,7 +46,8 @@ export function deploy(allConfig: Record<string, string>): Deployment {
         clusters,
         ca: settings.ca,
         strictMtls: settings.strictMtls,
+        ...(revisions ? { revisions } : {}),
     });
-    const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations);
+    const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations, revisions);
     return { clusters, mesh, platformOutputs, sampleOutputs };
 }

@@ -11,7 +11,11 @@ export interface PlatformSettings {
     samples: unknown;
     ca: CASettings;
     strictMtls: boolean;
-    clusters: { name: string }[];
+    clusters: { name: string; revisionTags?: Record<string, string> }[];
+    revisions?: { name: string; version: string; chartSource?: string }[];
+    defaultRevision?: string;
+    revisionTags?: Record<string, string>;
+    workloadRevisionTag?: string;
 }
 
 /** What a platform declares: the clusters the mesh goes on, and its own stack outputs. */

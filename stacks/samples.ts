@@ -10,6 +10,7 @@ import { MeshClusterArgs } from "../components/core/cluster";
 import { Mesh } from "../components/core/mesh";
 import { SampleApps } from "../components/samples/sampleApps";
 import { MeshVerification, VerificationCheck, VerificationTiming } from "../components/samples/meshVerification";
+import { clusterRevisions, DEFAULT_TAG, MeshRevisions } from "../components/core/revisions";
 import {
     BOOKINFO_NAMESPACE,
     DEFAULT_CLIENT_IMAGE,
@@ -304,6 +305,7 @@ export function deploySamples(
     clusters: MeshClusterArgs[],
     istio: IstioInstall,
     ingressServiceAnnotations: Record<string, Record<string, string>> = {},
+    revisions?: MeshRevisions,
 ): SampleOutputs {
     const clusterNames = clusters.map((c) => c.clusterName);
     if (!plan.enabled || (!plan.helloworld && !plan.bookinfo)) return {};
@@ -315,6 +317,10 @@ export function deploySamples(
                 ? { ...ingressServiceAnnotations[plan.bookinfo.frontCluster], ...plan.bookinfo.ingressServiceAnnotations }
                 : plan.bookinfo.ingressServiceAnnotations,
     };
+    // With revisions, the samples select the workload tag, and the ingress gateway chart is that of the revision it
+    // points at in the front cluster.
+    const front = revisions && plan.bookinfo ? clusterRevisions(revisions, plan.bookinfo.frontCluster) : undefined;
+    const frontRevision = front?.revisions.find((r) => r.name === front.tags[front.workloadTag]);
     const apps = new SampleApps("samples", {
         clusters: clusters.map((c) => ({
             clusterName: c.clusterName,
@@ -322,14 +328,15 @@ export function deploySamples(
             istiod: mesh.istiodReleases[c.clusterName],
             loadBalancerDependencies: c.loadBalancerDependencies,
         })),
-        istioVersion: istio.istioVersion,
-        chartSource: istio.istioChartSource,
+        istioVersion: frontRevision?.version ?? istio.istioVersion,
+        chartSource: frontRevision?.chartSource ?? istio.istioChartSource,
         istioImageHub: istio.istioImageHub,
         imageHub: plan.imageHub,
         clientImage: plan.clientImage,
         helloworld: plan.helloworld,
         clusterLocalRouting: { clusters: plan.clusterLocalRouting },
         bookinfo,
+        ...(revisions ? { revisionTag: revisions.workloadRevisionTag ?? DEFAULT_TAG } : {}),
     });
 
     const outputs: SampleOutputs = {

@@ -37,14 +37,19 @@ export interface EastWestGatewayArgs {
      * outputs of those resources (`urn`s).
      */
     loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
+    /** The revision tag the gateway's pods select (`istio.io/rev`), so they follow the tag; unset: the default injector. */
+    revisionTag?: string;
 }
 
 export function eastWestGatewayValues(
     network: string,
     serviceAnnotations: Record<string, string>,
     images: { imageHub: string; istioVersion: string },
+    revisionTag?: string,
 ): Record<string, unknown> {
     return {
+        // The chart labels its pods `istio.io/rev: <revision>`: the tag's webhook injects them.
+        ...(revisionTag ? { revision: revisionTag } : {}),
         // The chart's pods say `image: auto` and get the proxy image from istiod's injection (istiod's own
         // global.hub/tag); `global` is allowed by the chart's schema and set too, so the chart agrees with istiod.
         ...imageValues(images.imageHub, images.istioVersion),
@@ -93,7 +98,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
                 values: pulumi
                     .output(args.serviceAnnotations ?? {})
                     .apply((annotations) =>
-                        eastWestGatewayValues(args.network, annotations, { imageHub: args.imageHub ?? DEFAULT_ISTIO_IMAGE_HUB, istioVersion: args.istioVersion }),
+                        eastWestGatewayValues(args.network, annotations, { imageHub: args.imageHub ?? DEFAULT_ISTIO_IMAGE_HUB, istioVersion: args.istioVersion }, args.revisionTag),
                     ),
             },
             { parent: this, provider, dependsOn: waitFor(args.istiod, args.loadBalancerDependencies) },

@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart, supportsValidationFailurePolicy } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
+import { ClusterRevisions, declareRevisionedIstio } from "./revisions";
 
 export const ISTIO_NAMESPACE = "istio-system";
 export const NETWORK_LABEL = "topology.istio.io/network";
@@ -32,6 +33,11 @@ export interface IstioPrimaryArgs {
     readyDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     /** Require mTLS for every workload in the cluster (a STRICT PeerAuthentication in istio-system). Default true. */
     strictMtls?: boolean;
+    /**
+     * Control-plane revisions and tags in this cluster (components/core/revisions.ts). Unset: one unrevisioned
+     * istiod of `istioVersion`, as before revisions existed. Set: `istioVersion` is not used.
+     */
+    revisions?: ClusterRevisions;
 }
 
 /** The mesh-wide PeerAuthentication: in the root namespace, it applies to every workload. */
@@ -79,8 +85,10 @@ export class IstioPrimary extends pulumi.ComponentResource {
     public readonly caCertsSecret: k8s.core.v1.Secret;
     /** CRDs, the istio-reader service account and the default validating webhook. */
     public readonly base: k8s.helm.v3.Release;
-    /** istiod; once this release is ready, sidecar injection and config validation work. */
+    /** istiod; once this release is ready, sidecar injection and config validation work. With revisions: the workload tag's revision. */
     public readonly istiod: k8s.helm.v3.Release;
+    /** Every istiod release by revision name (without revisions: the one release, under ""). */
+    public readonly istiodRevisions: Record<string, k8s.helm.v3.Release>;
 
     constructor(name: string, args: IstioPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:IstioPrimary", name, {}, opts);
@@ -104,7 +112,22 @@ export class IstioPrimary extends pulumi.ComponentResource {
             { parent: this, provider },
         );
 
-        this.base = new k8s.helm.v3.Release(
+        // With revisions: base, one istiod per revision and the tags (revisions.ts); else the two releases below.
+        const revisioned =
+            args.revisions &&
+            declareRevisionedIstio({
+                name,
+                parent: this,
+                provider,
+                namespace: this.namespace.metadata.name,
+                cluster: args.revisions,
+                chartSource: args.chartSource,
+                baseValues,
+                istiodValues: (istioVersion) => istiodValues({ ...args, istioVersion }),
+                istiodDependsOn: [this.caCertsSecret],
+            });
+
+        this.base = revisioned ? revisioned.base : new k8s.helm.v3.Release(
             `${name}-base`,
             {
                 name: "istio-base",
@@ -115,7 +138,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
             { parent: this, provider },
         );
 
-        this.istiod = new k8s.helm.v3.Release(
+        this.istiod = revisioned ? revisioned.istiods[args.revisions!.tags[args.revisions!.workloadTag]] : new k8s.helm.v3.Release(
             `${name}-istiod`,
             {
                 name: "istiod",
@@ -125,6 +148,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
             },
             { parent: this, provider, dependsOn: [this.base, this.caCertsSecret] },
         );
+        this.istiodRevisions = revisioned ? revisioned.istiods : { "": this.istiod };
 
         if (args.strictMtls ?? true) {
             // Needs the CRD (base) and, with validation failing closed, a running istiod.
@@ -132,7 +156,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
             new k8s.apiextensions.CustomResource(`${name}-mtls`, meshWideMtls("STRICT"), {
                 parent: this,
                 provider,
-                dependsOn: [this.istiod],
+                dependsOn: Object.values(this.istiodRevisions),
             });
         }
 

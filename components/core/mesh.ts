@@ -5,6 +5,7 @@ import { MeshCA, MeshCAOptions } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
 import { RemoteSecret } from "./remoteSecret";
+import { checkMeshRevisions, clusterRevisions, MeshRevisions } from "./revisions";
 
 /**
  * A multi-primary Istio mesh over any number of clusters: one CA, Istio in every cluster, east-west
@@ -26,6 +27,11 @@ export interface MeshArgs {
     ca?: MeshCAOptions;
     /** Mesh-wide STRICT mTLS in every cluster. Default true. */
     strictMtls?: boolean;
+    /**
+     * Control-plane revisions, the default revision and revision tags (components/core/revisions.ts), for canary
+     * upgrades cluster by cluster. Unset: one unrevisioned istiod of `istioVersion` per cluster.
+     */
+    revisions?: MeshRevisions;
 }
 
 /** istiod settings a cluster needs because of its pod IP family. */
@@ -77,12 +83,16 @@ export class Mesh extends pulumi.ComponentResource {
         super("istio-multicluster:index:Mesh", name, {}, opts);
         checkMeshClusters(args.clusters);
         const multiNetwork = networksOf(args.clusters).length > 1;
+        if (args.revisions) checkMeshRevisions(args.revisions, args.clusters.map((c) => c.clusterName));
 
         const ca = new MeshCA(`${name}-ca`, { ...args.ca, clusterNames: args.clusters.map((c) => c.clusterName) }, { parent: this });
 
         const primaries: Record<string, IstioPrimary> = {};
         const eastWestGateways: Record<string, EastWestGateway> = {};
         for (const cluster of args.clusters) {
+            const revisions = args.revisions && clusterRevisions(args.revisions, cluster.clusterName);
+            // The version the cluster's own workloads (gateways) run: that of the revision their tag points at.
+            const workloadVersion = revisions ? revisions.revisions.find((r) => r.name === revisions.tags[revisions.workloadTag])!.version : args.istioVersion;
             const primary = new IstioPrimary(
                 `${name}-${cluster.clusterName}`,
                 {
@@ -97,6 +107,7 @@ export class Mesh extends pulumi.ComponentResource {
                     istiodEnv: istiodEnvFor(cluster.ipFamily ?? "ipv4"),
                     readyDependencies: cluster.readyDependencies,
                     strictMtls: args.strictMtls,
+                    ...(revisions ? { revisions } : {}),
                 },
                 { parent: this },
             );
@@ -106,13 +117,14 @@ export class Mesh extends pulumi.ComponentResource {
                     `${name}-${cluster.clusterName}-eastwest`,
                     {
                         network: cluster.network,
-                        istioVersion: args.istioVersion,
-                        chartSource: args.istioChartSource,
+                        istioVersion: workloadVersion,
+                        chartSource: revisions?.revisions.find((r) => r.version === workloadVersion)?.chartSource ?? args.istioChartSource,
                         imageHub: args.istioImageHub,
                         provider: cluster.provider,
                         serviceAnnotations: cluster.gatewayServiceAnnotations,
                         istiod: primary.istiod,
                         loadBalancerDependencies: cluster.loadBalancerDependencies,
+                        ...(revisions ? { revisionTag: revisions.workloadTag } : {}),
                     },
                     { parent: this },
                 );
@@ -131,7 +143,8 @@ export class Mesh extends pulumi.ComponentResource {
                     // The reader account comes with the base chart, its read-only ClusterRole and binding with the
                     // istiod chart: a token handed out before both exist gets 403s from the source's API server
                     // (seen on the end-to-end bed: remote secrets arrived 11–19 s before the source's RBAC).
-                    sourceDependsOn: [primaries[source.clusterName].base.urn, primaries[source.clusterName].istiod.urn],
+                    // With revisions, every revision's release brings its own reader role: the token waits for all.
+                    sourceDependsOn: [primaries[source.clusterName].base.urn, ...Object.values(primaries[source.clusterName].istiodRevisions).map((r) => r.urn)],
                     targetDependsOn: [primaries[target.clusterName].namespace.urn],
                 },
                 { parent: this },

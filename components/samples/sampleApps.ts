@@ -80,6 +80,8 @@ export interface SampleAppsArgs {
     helloworld?: HelloworldArgs;
     clusterLocalRouting?: ClusterLocalRoutingArgs;
     bookinfo?: BookinfoArgs;
+    /** A revision tag: sample namespaces say `istio.io/rev=<tag>` and the ingress gateway follows it; unset: `istio-injection=enabled`. */
+    revisionTag?: string;
 }
 
 /** Tells Pulumi not to wait for endpoints: a DNS-only Service whose pods run in another cluster. */
@@ -132,7 +134,7 @@ export function planSampleObjects(args: SampleAppsArgs): PlannedObject[] {
         const versions = args.helloworld.versions;
         const hosting = args.clusters.map((c) => c.clusterName).filter((c) => (versions[c] ?? []).length > 0);
         for (const { clusterName } of args.clusters) {
-            add(clusterName, injectedNamespace(SAMPLE_NAMESPACE));
+            add(clusterName, injectedNamespace(SAMPLE_NAMESPACE, args.revisionTag));
             const mine = versions[clusterName] ?? [];
             // The Service exists everywhere so that the name resolves; where no version runs, nothing local backs it.
             add(clusterName, mine.length > 0 ? helloworldService() : dnsOnly(helloworldService()));
@@ -151,7 +153,7 @@ export function planSampleObjects(args: SampleAppsArgs): PlannedObject[] {
         const { frontCluster, reviewsClusters } = args.bookinfo;
         const bookinfoClusters = args.clusters.map((c) => c.clusterName).filter((c) => c === frontCluster || reviewsClusters.includes(c));
         for (const clusterName of bookinfoClusters) {
-            add(clusterName, injectedNamespace(BOOKINFO_NAMESPACE));
+            add(clusterName, injectedNamespace(BOOKINFO_NAMESPACE, args.revisionTag));
             const isFront = clusterName === frontCluster;
             const hasReviews = reviewsClusters.includes(clusterName);
             if (isFront) {
@@ -244,7 +246,7 @@ export class SampleApps extends pulumi.ComponentResource {
                     values: ingressGatewayValues(args.bookinfo.ingressServiceType, args.bookinfo.ingressServiceAnnotations, {
                         imageHub: args.istioImageHub ?? DEFAULT_ISTIO_IMAGE_HUB,
                         istioVersion: args.istioVersion,
-                    }),
+                    }, args.revisionTag),
                 },
                 // Its pods use `image: auto`, which istiod's injection webhook fills in.
                 { parent: this, provider: front.provider, dependsOn: waitFor(front.istiod, front.loadBalancerDependencies) },

@@ -11,6 +11,8 @@ import { DEFAULT_ISTIO_IMAGE_HUB, imageValues } from "../common/istioVersion";
 export const SAMPLE_NAMESPACE = "sample";
 export const BOOKINFO_NAMESPACE = "bookinfo";
 export const INJECTION_LABEL = "istio-injection";
+/** Selects a control plane by revision or revision tag (the tag's webhook injects the namespace's pods). */
+export const REVISION_LABEL = "istio.io/rev";
 /** istiod puts this label, with its cluster ID as value, on every endpoint and every proxy. */
 export const CLUSTER_LABEL = "topology.istio.io/cluster";
 
@@ -53,9 +55,13 @@ export function bookinfoImage(service: "productpage" | "details" | "ratings" | "
     return `${hub}/examples-bookinfo-${service}-${version}:${BOOKINFO_TAG}`;
 }
 
-/** A namespace whose pods get Istio sidecars. */
-export function injectedNamespace(name: string): Obj {
-    return { apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { [INJECTION_LABEL]: "enabled" } } };
+/**
+ * A namespace whose pods get Istio sidecars: from the default injector, or, given a revision tag, from the revision
+ * the tag points at (so moving the tag moves the pods at their next restart).
+ */
+export function injectedNamespace(name: string, revisionTag?: string): Obj {
+    const labels = revisionTag ? { [REVISION_LABEL]: revisionTag } : { [INJECTION_LABEL]: "enabled" };
+    return { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } };
 }
 
 // ---- helloworld and the curl client ------------------------------------------------------------
@@ -251,6 +257,7 @@ export function ingressGatewayValues(
     serviceType: string,
     serviceAnnotations: Record<string, string>,
     images: { imageHub: string; istioVersion: string },
+    revisionTag?: string,
 ): Record<string, unknown> {
     const annotations =
         serviceType === "LoadBalancer" && !(PUBLIC_EXPOSURE_ANNOTATION in serviceAnnotations)
@@ -261,6 +268,8 @@ export function ingressGatewayValues(
         ...imageValues(images.imageHub, images.istioVersion),
         name: INGRESS_GATEWAY_NAME,
         service: { type: serviceType, annotations },
+        // Pods labelled `istio.io/rev: <tag>`: the tag's revision injects them.
+        ...(revisionTag ? { revision: revisionTag } : {}),
     };
 }
 

@@ -41,6 +41,10 @@ export const CHART_PATHS: Record<"base" | "istiod" | "gateway", ChartPath[]> = {
         { path: "base.validationFailurePolicy", since: "1.29.2" },
         { path: "meshConfig.*" },
         { path: "global.istioNamespace" },
+        // Every template: names (istiod-<revision>, istio-sidecar-injector-<revision>, …) and the istio.io/rev labels.
+        { path: "revision" },
+        // revision-tags-mwc.yaml and revision-tags-svc.yaml: `range $tagName := .Values.revisionTags`.
+        { path: "revisionTags" },
     ],
     gateway: [
         // _helpers.tpl: gateway.name, which also makes the `istio:` selector label.
@@ -59,6 +63,8 @@ export const CHART_PATHS: Record<"base" | "istiod" | "gateway", ChartPath[]> = {
         // and merged by templates/zzz_profile.yaml: we set them so the chart states the same images as istiod.
         { path: "global.hub" },
         { path: "global.tag" },
+        // _helpers.tpl gateway.podLabels: `istio.io/rev: <revision>` on the pods (a revision or a tag), in the schema.
+        { path: "revision" },
     ],
 };
 

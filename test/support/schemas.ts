@@ -10,6 +10,7 @@ import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Job } from "kubernetes-models/batch/v1/Job";
+import { MutatingWebhookConfiguration } from "kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration";
 import { Gateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway";
 import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
 import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
@@ -27,6 +28,7 @@ export const SCHEMAS: Record<string, Model> = {
     "kubernetes:core/v1:ConfigMap": ConfigMap,
     "kubernetes:apps/v1:Deployment": Deployment,
     "kubernetes:batch/v1:Job": Job,
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration": MutatingWebhookConfiguration,
     "kubernetes:networking.istio.io/v1:Gateway": Gateway,
     "kubernetes:networking.istio.io/v1:DestinationRule": DestinationRule,
     "kubernetes:networking.istio.io/v1:VirtualService": VirtualService,

@@ -64,6 +64,12 @@ export interface IstiodOperatorOptions {
      * readiness probe (GET :8080/ready) would.
      */
     gatePodReadiness?: boolean;
+    /**
+     * The control-plane revision this operator runs (the istiod chart's `revision`): it then follows the Service and
+     * Deployment `istiod-<revision>` and the webhook `istio-sidecar-injector-<revision>`, so several operators can run
+     * one real pilot-discovery per revision in one cluster. Unset: the unrevisioned `istiod`.
+     */
+    revision?: string;
 }
 
 /** Listener flags of pilot-discovery (pilot/cmd/pilot-discovery/app/cmd.go, pkg/ctrlz/options.go). */
@@ -141,6 +147,11 @@ export class IstiodOperator {
         fs.mkdirSync(o.workDir, { recursive: true });
     }
 
+    /** Name of the Service and Deployment this operator follows. */
+    get istiodName(): string {
+        return this.o.revision ? `istiod-${this.o.revision}` : "istiod";
+    }
+
     get clusterIP(): string | undefined {
         return this.current?.clusterIP;
     }
@@ -156,7 +167,7 @@ export class IstiodOperator {
     }
 
     private log(msg: string) {
-        (this.o.log ?? ((m: string) => process.stderr.write(m + "\n")))(`[istiod ${this.o.clusterName}] ${msg}`);
+        (this.o.log ?? ((m: string) => process.stderr.write(m + "\n")))(`[istiod ${this.o.clusterName}${this.o.revision ? ` ${this.o.revision}` : ""}] ${msg}`);
     }
 
     private async run(): Promise<void> {
@@ -176,8 +187,8 @@ export class IstiodOperator {
         const k = this.o.kube;
         const [secret, svc, dep] = await Promise.all([
             k.getOrUndefined(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`),
-            k.getOrUndefined(`/api/v1/namespaces/${ISTIO_NS}/services/istiod`),
-            k.getOrUndefined(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istiod`),
+            k.getOrUndefined(`/api/v1/namespaces/${ISTIO_NS}/services/${this.istiodName}`),
+            k.getOrUndefined(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/${this.istiodName}`),
         ]);
         if (!secret || !svc || !dep) {
             if (this.proc) await this.kill("istiod objects gone");
@@ -211,7 +222,7 @@ export class IstiodOperator {
             serving = false;
             try {
                 const ready = await this.debugRaw("/ready");
-                const mwc = await k.getOrUndefined("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector");
+                const mwc = await k.getOrUndefined(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector${this.o.revision ? `-${this.o.revision}` : ""}`);
                 // /ready turns 200 before the webhook server listens (seen on the bed: "connection refused" on
                 // :443 right after), so the gate also waits for :443 to accept connections.
                 serving = ready.status === 200 && !!mwc?.webhooks?.every((w: any) => w.clientConfig?.caBundle) && (await tcpOpen(this.running!.clusterIP, 443));
@@ -253,7 +264,7 @@ export class IstiodOperator {
         const version = imageVersion(container.image);
         const binary = this.o.binaryFor(version);
         if (!fs.existsSync(binary)) throw new Error(`no pilot-discovery for Istio ${version} at ${binary}`);
-        const podName = `istiod-bed-${this.o.clusterName}`;
+        const podName = `istiod-bed-${this.o.clusterName}${this.o.revision ? `-${this.o.revision}` : ""}`;
         const env: Record<string, string> = {
             PATH: process.env.PATH ?? "/usr/bin:/bin",
             HOME: this.o.workDir,

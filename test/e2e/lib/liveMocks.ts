@@ -113,6 +113,8 @@ export interface LiveMocksOptions {
      */
     afterRelease?: (r: ReleaseDone) => Promise<void>;
     log?: (msg: string) => void;
+    /** Answers for invokes, by token (e.g. `kubernetes:helm:template` with real Helm); anything else still fails. */
+    calls?: Record<string, (inputs: Record<string, any>) => Promise<Record<string, any>>>;
 }
 
 export interface Operation {
@@ -241,7 +243,9 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
         }
     }
 
-    call(args: pulumiType.runtime.MockCallArgs): Record<string, any> {
+    call(args: pulumiType.runtime.MockCallArgs): Record<string, any> | Promise<Record<string, any>> {
+        const answer = this.o.calls?.[args.token];
+        if (answer) return answer(unwrapSecrets(args.inputs ?? {}));
         throw new Error(`live mocks do not handle invoke ${args.token}`);
     }
 
