@@ -10,5 +10,7 @@ export const apiServerUrls = Object.fromEntries(clusters.map((c) => [c.clusterNa
 export const kubeconfigs = pulumi.secret(Object.fromEntries(clusters.map((c) => [c.clusterName, c.kubeconfig])));
 export const eastWestGatewayAddresses = mesh.eastWestGatewayAddresses;
 export const rootCertPem = mesh.rootCertPem;
+/** Days left on the mesh root(s) and each cluster's intermediate CA. */
+export const caValidityDays = mesh.caValidityDays;
 export const platform = platformOutputs;
 export const samples = sampleOutputs;

@@ -11,6 +11,8 @@ import { azurePlatform } from "./azure";
 import { awsPlatform } from "./aws";
 import { Platform, PlatformSettings } from "./platform";
 import { deploySamples, planSamples, SampleOutputs } from "./samples";
+import { rotationWarnings } from "./rotation";
+import { readerTokenGeneration } from "../components/core/caRotation";
 
 export interface Deployment {
     clusters: MeshClusterFields[];
@@ -32,6 +34,7 @@ export function deploy(allConfig: Record<string, string>): Deployment {
     checkCrossSettings(raw);
     const settings: PlatformSettings = platform.validate(raw);
     checkChartSource(settings);
+    for (const warning of rotationWarnings(settings.ca)) pulumi.log.warn(warning);
     const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name), settings.istioImageHub);
 
     // 2. Declare: clusters, the mesh on them, the samples on the mesh.
@@ -43,6 +46,8 @@ export function deploy(allConfig: Record<string, string>): Deployment {
         clusters,
         ca: settings.ca,
         strictMtls: settings.strictMtls,
+        // From the clock when a schedule is set (docs/rotation.md): a due rotation shows in a plain preview.
+        readerTokenGeneration: readerTokenGeneration(settings.readerTokens ?? {}, new Date()),
     });
     const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations);
     return { clusters, mesh, platformOutputs, sampleOutputs };

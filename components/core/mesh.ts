@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ipFamilyProblem, MeshClusterArgs } from "./cluster";
-import { MeshCA, MeshCAOptions } from "./meshCA";
+import { CAValidityDays, MeshCA, MeshCAOptions } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
 import { RemoteSecret } from "./remoteSecret";
@@ -26,6 +26,8 @@ export interface MeshArgs {
     ca?: MeshCAOptions;
     /** Mesh-wide STRICT mTLS in every cluster. Default true. */
     strictMtls?: boolean;
+    /** Generation of every remote-secret reader token (default 1); a new one rotates them all. */
+    readerTokenGeneration?: number;
 }
 
 /** istiod settings a cluster needs because of its pod IP family. */
@@ -72,6 +74,8 @@ export class Mesh extends pulumi.ComponentResource {
     /** East-west gateway load-balancer address per cluster (empty on a single network). */
     public readonly eastWestGatewayAddresses: pulumi.Output<Record<string, string>>;
     public readonly rootCertPem: pulumi.Output<string>;
+    /** Days left on the mesh's roots and intermediates. */
+    public readonly caValidityDays: pulumi.Output<CAValidityDays>;
 
     constructor(name: string, args: MeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:Mesh", name, {}, opts);
@@ -94,7 +98,7 @@ export class Mesh extends pulumi.ComponentResource {
                     imageHub: args.istioImageHub,
                     caCerts: ca.clusterCerts[cluster.clusterName],
                     provider: cluster.provider,
-                    istiodEnv: istiodEnvFor(cluster.ipFamily ?? "ipv4"),
+                    istiodEnv: { ...istiodEnvFor(cluster.ipFamily ?? "ipv4"), ...ca.istiodEnv },
                     readyDependencies: cluster.readyDependencies,
                     strictMtls: args.strictMtls,
                 },
@@ -133,6 +137,7 @@ export class Mesh extends pulumi.ComponentResource {
                     // (seen on the end-to-end bed: remote secrets arrived 11–19 s before the source's RBAC).
                     sourceDependsOn: [primaries[source.clusterName].base.urn, primaries[source.clusterName].istiod.urn],
                     targetDependsOn: [primaries[target.clusterName].namespace.urn],
+                    tokenGeneration: args.readerTokenGeneration,
                 },
                 { parent: this },
             );
@@ -140,6 +145,7 @@ export class Mesh extends pulumi.ComponentResource {
 
         this.istiodReleases = Object.fromEntries(Object.entries(primaries).map(([cluster, primary]) => [cluster, primary.istiod]));
         this.rootCertPem = ca.rootCertPem;
+        this.caValidityDays = ca.validityDays;
         this.eastWestGatewayAddresses = pulumi
             .all(Object.entries(eastWestGateways).map(([cluster, gw]) => gw.address.apply((a) => [cluster, a] as const)))
             .apply((entries) => Object.fromEntries(entries));
