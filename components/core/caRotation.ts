@@ -113,14 +113,14 @@ export function pemCertificates(pem: string): string[] {
     return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((p) => `${p}\n`) ?? [];
 }
 
-/** A root bundle: each PEM once, in order, newline-terminated. */
+/** A root bundle: each PEM once (compared by its encoded body), in order, newline-terminated. */
 export function rootBundle(pems: string[]): string {
     const seen = new Set<string>();
     const out: string[] = [];
     for (const pem of pems.flatMap(pemCertificates)) {
-        const fp = new crypto.X509Certificate(pem).fingerprint256;
-        if (!seen.has(fp)) {
-            seen.add(fp);
+        const body = pem.replace(/-----[A-Z ]+-----|\s/g, "");
+        if (!seen.has(body)) {
+            seen.add(body);
             out.push(pem);
         }
     }
