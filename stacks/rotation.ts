@@ -9,22 +9,34 @@ import { ROOT_ROTATION_STAGES } from "../components/core/caRotation";
 import { DEFAULT_ISTIO_VERSION, compareVersions, parseVersion } from "../components/common/istioVersion";
 import { formatPath } from "./validation";
 
+/** `pulumi config set --path x 2` may store "2": whole numbers are accepted as digits too. */
+const digits = (v: unknown) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v);
+const asNumber = (v: unknown) => (typeof digits(v) === "number" ? (digits(v) as number) : undefined);
+
 const generation = (what: string) =>
-    z
-        .number({ error: `must be a whole number, at least 1 (${what})` })
-        .int({ error: `must be a whole number, at least 1 (${what})` })
-        .min(1, { error: `must be at least 1 (${what}; 1 is the first)` });
+    z.preprocess(
+        digits,
+        z
+            .number({ error: `must be a whole number, at least 1 (${what})` })
+            .int({ error: `must be a whole number, at least 1 (${what})` })
+            .min(1, { error: `must be at least 1 (${what}; 1 is the first)` }),
+    );
+
+const wholeNumber = (unit: string) =>
+    z.preprocess(
+        digits,
+        z
+            .number({ error: `must be a whole number of ${unit}` })
+            .int({ error: `must be a whole number of ${unit}` })
+            .min(1, { error: `must be at least 1 (${unit})` }),
+    );
 
 /** Added to `ca` (config.ts). */
 export const caRotationFields = {
     rootGeneration: generation("the generation of the generated root in use").optional(),
     rootRotation: z.enum(ROOT_ROTATION_STAGES, { error: `must be one of ${ROOT_ROTATION_STAGES.join(", ")} (the stages, in this order, one pulumi up each)` }).optional(),
     intermediateGenerations: z.record(z.string(), generation("the generation of that cluster's intermediate CA")).optional(),
-    earlyRenewalHours: z
-        .number({ error: "must be a whole number of hours" })
-        .int({ error: "must be a whole number of hours" })
-        .min(1, { error: "must be at least 1 hour" })
-        .optional(),
+    earlyRenewalHours: wholeNumber("hours").optional(),
 };
 
 const pem = (what: string) => z.string({ error: `must be ${what} as PEM text` }).min(1, { error: `must be ${what} as PEM text` });
@@ -41,11 +53,7 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 export const readerTokensSettings = z
     .strictObject({
         generation: generation("bump it to rotate every reader token").optional(),
-        maxAgeDays: z
-            .number({ error: "must be a whole number of days" })
-            .int({ error: "must be a whole number of days" })
-            .min(1, { error: "must be at least 1 day" })
-            .optional(),
+        maxAgeDays: wholeNumber("days").optional(),
         scheduleStart: z
             .string({ error: 'must be a date "YYYY-MM-DD"' })
             .regex(DATE, { error: 'must be a date "YYYY-MM-DD" (UTC), such as "2026-11-23"' })
@@ -95,7 +103,7 @@ export function rotationProblems(raw: Record<string, unknown>, clusterNames: str
     const tokens = obj(raw.readerTokens);
     const istioVersion = typeof raw.istioVersion === "string" ? raw.istioVersion : DEFAULT_ISTIO_VERSION;
     if (tokens) {
-        const rotating = (typeof tokens.generation === "number" && tokens.generation > 1) || tokens.maxAgeDays !== undefined;
+        const rotating = (asNumber(tokens.generation) ?? 1) > 1 || tokens.maxAgeDays !== undefined;
         if (rotating && tokenRotationRefused(istioVersion)) {
             problems.push(
                 `${formatPath(["readerTokens"])}: reader-token rotation needs Istio 1.30.3 or later: istiod before 1.30.3 ignores an updated remote secret ` +
@@ -150,9 +158,10 @@ export function rotationProblems(raw: Record<string, unknown>, clusterNames: str
     for (const name of Object.keys(generations ?? {}).filter((n) => !clusterNames.includes(n))) {
         problems.push(`${formatPath(["ca", "intermediateGenerations", name])}: no cluster is named "${name}"; clusters are ${clusterNames.join(", ")}`);
     }
-    const validity = typeof ca.validityHours === "number" ? ca.validityHours : undefined;
-    if (typeof ca.earlyRenewalHours === "number" && ca.earlyRenewalHours >= (validity ?? Infinity)) {
-        problems.push(`${formatPath(["ca", "earlyRenewalHours"])}: ${ca.earlyRenewalHours} is not below ${formatPath(["ca", "validityHours"])} (${validity}): every up would re-issue the intermediates`);
+    const validity = asNumber(ca.validityHours);
+    const early = asNumber(ca.earlyRenewalHours);
+    if (early !== undefined && early >= (validity ?? Infinity)) {
+        problems.push(`${formatPath(["ca", "earlyRenewalHours"])}: ${early} is not below ${formatPath(["ca", "validityHours"])} (${validity}): every up would re-issue the intermediates`);
     }
     return problems;
 }

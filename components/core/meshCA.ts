@@ -2,6 +2,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import {
+    ROOT_ROTATION_STAGES,
     RootRotationStage,
     expiryWarnings,
     generationSerial,
@@ -34,8 +35,11 @@ export interface MeshCAOptions {
     provided?: ProvidedCA;
     /** Generation of the generated root in use (default 1); a finished root rotation moves it on by one. */
     rootGeneration?: number;
-    /** Stage of a root rotation in progress (see caRotation.ts); unset when none is. */
-    rootRotation?: RootRotationStage;
+    /**
+     * Stage of a root rotation in progress: "trust-both", "reissue" or "drop-old" (see caRotation.ts); unset when
+     * none is. A string, not a union, so that other languages can pass it through the component host.
+     */
+    rootRotation?: string;
     /** Per cluster, the generation of its intermediate (default 1): a higher one re-issues it (on demand). */
     intermediateGenerations?: Record<string, number>;
     /** Re-issue an intermediate this many hours before it expires (the tls provider's earlyRenewalHours). */
@@ -49,9 +53,13 @@ export interface CAValidityDays {
 }
 
 /** PEMs of an existing CA: the root, and per cluster an intermediate with its key. */
-export interface ProvidedCA extends ProvidedRotationRoots {
+export interface ProvidedCA {
     rootCertPem: pulumi.Input<string>;
     clusters: Record<string, ProvidedIntermediate>;
+    /** Root rotation, stage trust-both: the next root (intermediates still chain to rootCertPem, the current one). */
+    nextRootCertPem?: pulumi.Input<string>;
+    /** Root rotation, stage reissue: the previous root (intermediates already chain to rootCertPem, the new one). */
+    previousRootCertPem?: pulumi.Input<string>;
 }
 
 export interface ProvidedIntermediate {
@@ -61,13 +69,7 @@ export interface ProvidedIntermediate {
     certChainPem?: pulumi.Input<string>;
 }
 
-/** A provided CA in a root rotation: the other root every cluster trusts during the stage. */
-export interface ProvidedRotationRoots {
-    /** Stage trust-both: the next root (intermediates still chain to rootCertPem, the current one). */
-    nextRootCertPem?: pulumi.Input<string>;
-    /** Stage reissue: the previous root (intermediates already chain to rootCertPem, the new one). */
-    previousRootCertPem?: pulumi.Input<string>;
-}
+
 
 /** The four files of Istio's `cacerts` Secret, for one cluster. */
 export interface CACerts {
@@ -126,13 +128,14 @@ export class MeshCA extends pulumi.ComponentResource {
         super("istio-multicluster:index:MeshCA", name, {}, opts);
         if (args.clusterNames.length === 0) throw new Error("MeshCA needs at least one cluster name");
         this.clusterCerts = {};
-        this.istiodEnv = rotationIstiodEnv(args.rootRotation);
+        const stage = rotationStage(args.rootRotation);
+        this.istiodEnv = rotationIstiodEnv(stage);
 
         if (args.provided) {
             const provided = args.provided;
             const missing = args.clusterNames.filter((c) => !provided.clusters[c]);
             if (missing.length) throw new Error(`MeshCA: provided CA has no intermediate for ${missing.join(", ")}`);
-            const trusted = providedTrustedRoots(provided, args.rootRotation);
+            const trusted = providedTrustedRoots(provided, stage);
             // One root: exactly the PEM given, as before rotations existed.
             this.rootCertPem = trusted.length === 1 ? pulumi.output(trusted[0].pem) : pulumi.all(trusted.map((t) => t.pem)).apply(rootBundle);
             for (const clusterName of args.clusterNames) {
@@ -156,7 +159,7 @@ export class MeshCA extends pulumi.ComponentResource {
 
         const validityPeriodHours = args.validityHours ?? DEFAULT_CA_VALIDITY_HOURS;
         // Every root of the stage; a trusted root stays protected (rootPlan), the one being dropped is not.
-        const roots = rootPlan(args.rootGeneration ?? 1, args.rootRotation, args.allowRootRotation).map((entry) => {
+        const roots = rootPlan(args.rootGeneration ?? 1, stage, args.allowRootRotation).map((entry) => {
             const rootName = rootResourceName(name, entry.generation);
             const opts = { parent: this, protect: entry.protect };
             const key = new tls.PrivateKey(rootName, CA_KEY, opts);
@@ -215,7 +218,16 @@ export class MeshCA extends pulumi.ComponentResource {
     }
 }
 
-/** The roots every cluster trusts in a stage, for a provided CA (see ProvidedRotationRoots). */
+/** A stage name from any language, checked. */
+function rotationStage(stage: string | undefined): RootRotationStage | undefined {
+    if (stage === undefined) return undefined;
+    if (!(ROOT_ROTATION_STAGES as readonly string[]).includes(stage)) {
+        throw new Error(`MeshCA: rootRotation "${stage}" is not a stage; use ${ROOT_ROTATION_STAGES.join(", ")} (in this order, one pulumi up each)`);
+    }
+    return stage as RootRotationStage;
+}
+
+/** The roots every cluster trusts in a stage, for a provided CA (nextRootCertPem / previousRootCertPem). */
 function providedTrustedRoots(provided: ProvidedCA, stage: RootRotationStage | undefined): { label: string; pem: pulumi.Input<string> }[] {
     const current = { label: "provided", pem: provided.rootCertPem };
     if (stage === "trust-both" && provided.nextRootCertPem) return [current, { label: "next", pem: provided.nextRootCertPem }];

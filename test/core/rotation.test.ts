@@ -447,6 +447,13 @@ describe("rotation settings are checked before anything is declared", () => {
         await refused({ ca: { rootGeneration: 2, provided: p } }, /istio-multicluster:ca\.rootGeneration: applies to the generated CA only/);
     });
 
+    test("whole numbers given as digits (what `pulumi config set --path` may store) are accepted", async () => {
+        const run = await runProgram(stack({ readerTokens: { generation: "2" }, ca: { intermediateGenerations: { cluster1: "3" } } }));
+        expect(tokenSecrets(run).map((s) => plain(s.inputs.metadata.name)).sort()).toEqual(["istio-reader-token-cluster1-g2", "istio-reader-token-cluster2-g2"]);
+        expect(plain(run.resources.find((r) => r.type === CSR && r.name === "mesh-ca-cluster1")!.inputs).subject.serialNumber).toBe("3");
+        await refused({ istioVersion: "1.30.1", readerTokens: { generation: "2" } }, /needs Istio 1\.30\.3/);
+    });
+
     test("rootBundle keeps each root once, in order", () => {
         const a = execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null", "-days", "2", "-subj", "/CN=a"], { stdio: "pipe" }).toString();
         const b = execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null", "-days", "2", "-subj", "/CN=b"], { stdio: "pipe" }).toString();
