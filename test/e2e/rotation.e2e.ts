@@ -17,8 +17,11 @@
  *   istiod operator would stop istiod while `cacerts` is deleted and re-created, which a pod (its mounted Secret
  *   keeps the old files) would not.
  *
+ * Workload certificates come from two sources: the real istiods (`CreateCertificate` on 15012, lib/istioCa.ts) and
+ * openssl signing with the intermediates read back from `cacerts`.
+ *
  * Not proven here (no engine): the engine's ordering itself (cited in docs/rotation.md; modelled by LiveMocks),
- * protect, the real provider's diff. No workload certificate comes from istiod itself (no gRPC CSR client here).
+ * protect, the real provider's diff; a restart without a gap (the bed runs one istiod process per cluster).
  */
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
@@ -31,6 +34,7 @@ import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, KubeError, b64, eventually, sleep } from "./lib/kube";
 import { LiveMocks, LiveRun, LiveState, ReleaseDone, runLive } from "./lib/liveMocks";
 import * as checks from "./lib/meshChecks";
+import { workloadCertFromIstiod } from "./lib/istioCa";
 import { makeLog, makeTimed, othersOf } from "./lib/meshChecks";
 
 const NAMES = ["cluster1", "cluster2"];
@@ -222,11 +226,25 @@ describe("root rotation, one pulumi up per stage, on the real istiod", () => {
     let dir: string;
     const g: { g1?: string; g2?: string } = {};
 
+    /** Workload certificates the real istiod of each cluster issued in each stage (leaf file, chain file). */
+    const issued: Record<string, Record<string, { cert: string; chain: string }>> = {};
+    async function issueFromIstiods(stage: string) {
+        issued[stage] = {};
+        for (const n of NAMES) {
+            const w = await workloadCertFromIstiod({ kube: kube[n], ip: istiod[n].clusterIP!, rootsPem: await published(n), namespace: ISTIO_NS, serviceAccount: "istio-reader-service-account", dir, label: `istiod-${stage}-${n}` });
+            issued[stage][n] = { cert: file(`istiod-${stage}-${n}-leaf.pem`, w.chain[0]), chain: file(`istiod-${stage}-${n}-chain.pem`, w.chain.slice(1).join("")) };
+            // Signed by the intermediate this cluster's cacerts holds in this stage.
+            expect(new crypto.X509Certificate(w.chain[0]).checkIssued(new crypto.X509Certificate(cacerts[stage][n]["ca-cert.pem"]))).toBe(true);
+            expect(new crypto.X509Certificate(w.chain[0]).subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${ISTIO_NS}/sa/istio-reader-service-account`);
+        }
+    }
+
     beforeAll(async () => {
         if (!first) throw new Error("the first apply did not succeed");
         dir = fs.mkdtempSync(path.join(root, "leaves-"));
         g.g1 = fingerprints(String(first.outputs.rootCertPem))[0];
         cacerts.none = Object.fromEntries(await Promise.all(NAMES.map(async (n) => [n, await readCacerts(n)] as const)));
+        await issueFromIstiods("none");
     });
 
     async function readCacerts(n: string): Promise<Record<string, string>> {
@@ -301,8 +319,22 @@ describe("root rotation, one pulumi up per stage, on the real istiod", () => {
         // new one is Ready, which the bed cannot show): its samples are reported, and clusterz is synced after.
         if (!s.restart) expect(sampled.notSynced).toEqual([]);
 
-        // Workload certificates from the old and the new intermediates against what each real istiod publishes.
+        // Workload certificates from the old and the new intermediates against what each real istiod publishes:
+        // issued by the real istiods (CreateCertificate on 15012) before the rotation and in this stage, and signed
+        // with openssl from the intermediates of both.
         const trust = Object.fromEntries(await Promise.all(NAMES.map(async (n) => [n, file(`published-${s.stage}-${n}.pem`, await published(n))] as const)));
+        await issueFromIstiods(s.stage);
+        for (const from of NAMES) {
+            for (const to of NAMES) {
+                expect({ stage: s.stage, from, to, istiodIssuedBefore: verifies(issued.none[from], trust[to]), istiodIssuedNow: verifies(issued[s.stage][from], trust[to]) }).toEqual({
+                    stage: s.stage,
+                    from,
+                    to,
+                    istiodIssuedBefore: s.stage === "trust-both" || s.stage === "reissue",
+                    istiodIssuedNow: true,
+                });
+            }
+        }
         const issuedBy = { old: "none", current: s.stage };
         for (const from of NAMES) {
             for (const to of NAMES) {
