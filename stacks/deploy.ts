@@ -11,7 +11,7 @@ import { azurePlatform } from "./azure";
 import { awsPlatform } from "./aws";
 import { Platform, PlatformSettings } from "./platform";
 import { deploySamples, planSamples, SampleOutputs } from "./samples";
-import { rotationWarnings } from "./rotation";
+import { TrustRotation, rotationWarnings } from "./rotation";
 import { readerTokenGeneration } from "../components/core/caRotation";
 
 export interface Deployment {
@@ -19,6 +19,8 @@ export interface Deployment {
     mesh: Mesh;
     platformOutputs: Record<string, pulumi.Output<unknown>>;
     sampleOutputs: SampleOutputs;
+    /** Where the stack stands in its rotations (docs/rotation.md): check it before the next stage. */
+    trustRotation: TrustRotation;
 }
 
 const platforms: Record<PlatformName, Platform<any>> = {
@@ -40,6 +42,7 @@ export function deploy(allConfig: Record<string, string>): Deployment {
     // 2. Declare: clusters, the mesh on them, the samples on the mesh.
     const { clusters, platformOutputs, ingressServiceAnnotations } = platform.build(settings);
     const istio = { istioVersion: settings.istioVersion, istioChartSource: settings.istioChartSource, istioImageHub: settings.istioImageHub };
+    const readerTokenGenerationNow = readerTokenGeneration(settings.readerTokens ?? {}, new Date());
     const mesh = new Mesh("mesh", {
         meshId: settings.meshId,
         ...istio,
@@ -47,8 +50,9 @@ export function deploy(allConfig: Record<string, string>): Deployment {
         ca: settings.ca,
         strictMtls: settings.strictMtls,
         // From the clock when a schedule is set (docs/rotation.md): a due rotation shows in a plain preview.
-        readerTokenGeneration: readerTokenGeneration(settings.readerTokens ?? {}, new Date()),
+        readerTokenGeneration: readerTokenGenerationNow,
     });
     const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations);
-    return { clusters, mesh, platformOutputs, sampleOutputs };
+    const trustRotation = { rootGeneration: settings.ca.rootGeneration ?? 1, rootRotation: settings.ca.rootRotation ?? "none", readerTokenGeneration: readerTokenGenerationNow };
+    return { clusters, mesh, platformOutputs, sampleOutputs, trustRotation };
 }

@@ -62,6 +62,13 @@ export const readerTokensSettings = z
     })
     .optional();
 
+/** The `trustRotation` stack output: the stage and generations the last `up` applied. */
+export interface TrustRotation {
+    rootGeneration: number;
+    rootRotation: string;
+    readerTokenGeneration: number;
+}
+
 export type ReaderTokensSettings = NonNullable<z.output<typeof readerTokensSettings>>;
 
 /** istiod before 1.30.3 ignores an updated remote secret until restarted (istio#60612). */

@@ -319,6 +319,12 @@ describe("root rotation with real certificates: at every stage a workload certif
         expect(fingerprints(cacerts.reissue.cluster1["cert-chain.pem"])[1]).toBe(fingerprints(cacerts["drop-old"].cluster1["root-cert.pem"])[0]);
     });
 
+    test("trustRotation tells where the stack stands", () => {
+        expect(outputs.none.trustRotation).toEqual({ rootGeneration: 1, rootRotation: "none", readerTokenGeneration: 1 });
+        expect(outputs.reissue.trustRotation).toEqual({ rootGeneration: 1, rootRotation: "reissue", readerTokenGeneration: 1 });
+        expect(outputs.done.trustRotation).toEqual({ rootGeneration: 2, rootRotation: "none", readerTokenGeneration: 1 });
+    });
+
     test("caValidityDays: every root and intermediate, in days", () => {
         expect(outputs["trust-both"].caValidityDays).toEqual({ roots: { g1: 3649, g2: 3649 }, intermediates: { cluster1: 3649, cluster2: 3649 } });
         expect(outputs.done.caValidityDays).toEqual({ roots: { g2: 3649 }, intermediates: { cluster1: 3649, cluster2: 3649 } });
