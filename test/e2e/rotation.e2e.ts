@@ -30,7 +30,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { Bed, BedCluster, bedIstioVersions, buildBed, cacheDir, chartsDir, startBed } from "./lib/bed";
-import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
+import { ISTIO_NS, IstiodOperator, tcpOpen } from "./lib/istiod";
 import { Kube, KubeError, b64, eventually, sleep } from "./lib/kube";
 import { LiveMocks, LiveRun, LiveState, ReleaseDone, runLive } from "./lib/liveMocks";
 import * as checks from "./lib/meshChecks";
@@ -63,10 +63,26 @@ function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
 
 const clusterOfServer = (server: string) => clusters.find((c) => c.apiServerUrl.replace(/\/$/, "") === server.replace(/\/$/, ""))?.name;
 
+/**
+ * After an istiod release, wait for what its readiness probe would: the real process started from the Deployment's
+ * current template (here the version stays the same, so the version alone cannot tell an env change's restart from
+ * the process before it), answering /ready and listening for webhooks on :443.
+ */
 async function afterRelease(r: ReleaseDone): Promise<void> {
     if (r.name !== "istiod" || r.namespace !== ISTIO_NS) return;
     const n = clusterOfServer(r.server)!;
-    await eventually(`real istiod of ${n} ready`, async () => istiod[n].running?.version === String(r.status.version) && (await istiod[n].debug("/ready"), true), 4 * MIN, 500);
+    await eventually(
+        `real istiod of ${n} serving the released template`,
+        async () => {
+            const [dep, svc] = await Promise.all([kube[n].get(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istiod`), kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/services/istiod`)]);
+            const running = istiod[n].running;
+            if (!running || running.templateHash !== JSON.stringify({ template: dep.spec.template, clusterIP: svc.spec.clusterIP })) return false;
+            await istiod[n].debug("/ready");
+            return tcpOpen(running.clusterIP, 443);
+        },
+        4 * MIN,
+        500,
+    );
 }
 
 const newMocks = (label: string, secretMutable = false) =>
