@@ -9,6 +9,7 @@ import { z } from "zod";
 import { samplesSettingsSchema } from "./samples";
 import { ConfigError, PROJECT, formatPath } from "./validation";
 import { clusterRevisionFields, revisionSettings } from "./revisions";
+import { caRotationFields, providedRotationFields, readerTokensSettings, rotationProblems } from "./rotation";
 
 export { ConfigError, PROJECT, closest, formatPath, validate } from "./validation";
 import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/core/meshCA";
@@ -161,8 +162,10 @@ export const caSettings = z
                         certChainPem: pemText("the chain from the intermediate to the root").optional(),
                     }),
                 ),
+                ...providedRotationFields,
             })
             .optional(),
+        ...caRotationFields,
     })
     .prefault({});
 
@@ -185,6 +188,7 @@ export const commonSettings = {
     strictMtls: z.stringbool({ error: "must be true or false" }).default(true),
     /** Control-plane revisions and revision tags (stacks/revisions.ts). */
     ...revisionSettings,
+    readerTokens: readerTokensSettings,
 };
 
 /**
@@ -194,7 +198,7 @@ export const commonSettings = {
 export function checkCrossSettings(raw: Record<string, unknown>): void {
     const ca = caSettings.safeParse(raw.ca);
     const names = Array.isArray(raw.clusters) ? raw.clusters.map((c) => (c as { name?: unknown })?.name).filter((n): n is string => typeof n === "string") : [];
-    const problems: string[] = [];
+    const problems: string[] = rotationProblems(raw, names, new Date());
     if (ca.success && ca.data.provided) {
         const provided = ca.data.provided;
         for (const name of names.filter((n) => !provided.clusters[n])) {

@@ -12,12 +12,16 @@ import { awsPlatform } from "./aws";
 import { Platform, PlatformSettings } from "./platform";
 import { deploySamples, planSamples, SampleOutputs } from "./samples";
 import { planRevisions } from "./revisions";
+import { TrustRotation, rotationWarnings } from "./rotation";
+import { readerTokenGeneration } from "../components/core/caRotation";
 
 export interface Deployment {
     clusters: MeshClusterFields[];
     mesh: Mesh;
     platformOutputs: Record<string, pulumi.Output<unknown>>;
     sampleOutputs: SampleOutputs;
+    /** Where the stack stands in its rotations (docs/rotation.md): check it before the next stage. */
+    trustRotation: TrustRotation;
 }
 
 const platforms: Record<PlatformName, Platform<any>> = {
@@ -35,11 +39,13 @@ export function deploy(allConfig: Record<string, string>): Deployment {
     // With revisions, each revision's charts are checked against its own version instead of istioVersion.
     const revisions = planRevisions(settings);
     if (!revisions) checkChartSource(settings);
+    for (const warning of rotationWarnings(settings.ca)) pulumi.log.warn(warning);
     const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name), settings.istioImageHub);
 
     // 2. Declare: clusters, the mesh on them, the samples on the mesh.
     const { clusters, platformOutputs, ingressServiceAnnotations } = platform.build(settings);
     const istio = { istioVersion: settings.istioVersion, istioChartSource: settings.istioChartSource, istioImageHub: settings.istioImageHub };
+    const readerTokenGenerationNow = readerTokenGeneration(settings.readerTokens ?? {}, new Date());
     const mesh = new Mesh("mesh", {
         meshId: settings.meshId,
         ...istio,
@@ -47,7 +53,10 @@ export function deploy(allConfig: Record<string, string>): Deployment {
         ca: settings.ca,
         strictMtls: settings.strictMtls,
         ...(revisions ? { revisions } : {}),
+        // From the clock when a schedule is set (docs/rotation.md): a due rotation shows in a plain preview.
+        readerTokenGeneration: readerTokenGenerationNow,
     });
     const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations, revisions);
-    return { clusters, mesh, platformOutputs, sampleOutputs };
+    const trustRotation = { rootGeneration: settings.ca.rootGeneration ?? 1, rootRotation: settings.ca.rootRotation ?? "none", readerTokenGeneration: readerTokenGenerationNow };
+    return { clusters, mesh, platformOutputs, sampleOutputs, trustRotation };
 }

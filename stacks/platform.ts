@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { MeshClusterFields } from "../components/core/cluster";
 import { CASettings } from "./config";
+import { ReaderTokensSettings } from "./rotation";
 
 /** The settings every platform validates (its own come on top). */
 export interface PlatformSettings {
@@ -11,6 +12,7 @@ export interface PlatformSettings {
     samples: unknown;
     ca: CASettings;
     strictMtls: boolean;
+    readerTokens?: ReaderTokensSettings;
     clusters: { name: string; revisionTags?: Record<string, string> }[];
     revisions?: { name: string; version: string; chartSource?: string }[];
     defaultRevision?: string;

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ipFamilyProblem, MeshClusterArgs } from "./cluster";
-import { MeshCA, MeshCAOptions } from "./meshCA";
+import { CAValidityDays, MeshCA, MeshCAOptions } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
 import { RemoteSecret } from "./remoteSecret";
@@ -32,6 +32,8 @@ export interface MeshArgs {
      * upgrades cluster by cluster. Unset: one unrevisioned istiod of `istioVersion` per cluster.
      */
     revisions?: MeshRevisions;
+    /** Generation of every remote-secret reader token (default 1); a new one rotates them all. */
+    readerTokenGeneration?: number;
 }
 
 /** istiod settings a cluster needs because of its pod IP family. */
@@ -78,6 +80,8 @@ export class Mesh extends pulumi.ComponentResource {
     /** East-west gateway load-balancer address per cluster (empty on a single network). */
     public readonly eastWestGatewayAddresses: pulumi.Output<Record<string, string>>;
     public readonly rootCertPem: pulumi.Output<string>;
+    /** Days left on the mesh's roots and intermediates. */
+    public readonly caValidityDays: pulumi.Output<CAValidityDays>;
 
     constructor(name: string, args: MeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:Mesh", name, {}, opts);
@@ -104,7 +108,7 @@ export class Mesh extends pulumi.ComponentResource {
                     imageHub: args.istioImageHub,
                     caCerts: ca.clusterCerts[cluster.clusterName],
                     provider: cluster.provider,
-                    istiodEnv: istiodEnvFor(cluster.ipFamily ?? "ipv4"),
+                    istiodEnv: { ...istiodEnvFor(cluster.ipFamily ?? "ipv4"), ...ca.istiodEnv },
                     readyDependencies: cluster.readyDependencies,
                     strictMtls: args.strictMtls,
                     ...(revisions ? { revisions } : {}),
@@ -146,6 +150,7 @@ export class Mesh extends pulumi.ComponentResource {
                     // With revisions, every revision's release brings its own reader role: the token waits for all.
                     sourceDependsOn: [primaries[source.clusterName].base.urn, ...Object.values(primaries[source.clusterName].istiodRevisions).map((r) => r.urn)],
                     targetDependsOn: [primaries[target.clusterName].namespace.urn],
+                    tokenGeneration: args.readerTokenGeneration,
                 },
                 { parent: this },
             );
@@ -153,6 +158,7 @@ export class Mesh extends pulumi.ComponentResource {
 
         this.istiodReleases = Object.fromEntries(Object.entries(primaries).map(([cluster, primary]) => [cluster, primary.istiod]));
         this.rootCertPem = ca.rootCertPem;
+        this.caValidityDays = ca.validityDays;
         this.eastWestGatewayAddresses = pulumi
             .all(Object.entries(eastWestGateways).map(([cluster, gw]) => gw.address.apply((a) => [cluster, a] as const)))
             .apply((entries) => Object.fromEntries(entries));

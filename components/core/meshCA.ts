@@ -1,6 +1,17 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import {
+    ROOT_ROTATION_STAGES,
+    RootRotationStage,
+    expiryWarnings,
+    generationSerial,
+    remainingDays,
+    rootBundle,
+    rootPlan,
+    rootResourceName,
+    rotationIstiodEnv,
+} from "./caRotation";
 
 /**
  * The mesh's plug-in CA: one root, and one intermediate per cluster signed by it, following Istio's
@@ -22,12 +33,33 @@ export interface MeshCAOptions {
     allowRootRotation?: boolean;
     /** Bring your own CA (a production CA): nothing is generated, these PEMs are installed as they are. */
     provided?: ProvidedCA;
+    /** Generation of the generated root in use (default 1); a finished root rotation moves it on by one. */
+    rootGeneration?: number;
+    /**
+     * Stage of a root rotation in progress: "trust-both", "reissue" or "drop-old" (see caRotation.ts); unset when
+     * none is. A string, not a union, so that other languages can pass it through the component host.
+     */
+    rootRotation?: string;
+    /** Per cluster, the generation of its intermediate (default 1): a higher one re-issues it (on demand). */
+    intermediateGenerations?: Record<string, number>;
+    /** Re-issue an intermediate this many hours before it expires (the tls provider's earlyRenewalHours). */
+    earlyRenewalHours?: number;
+}
+
+/** Remaining validity in days of every certificate of the CA, for the stack output. */
+export interface CAValidityDays {
+    roots: Record<string, number>;
+    intermediates: Record<string, number>;
 }
 
 /** PEMs of an existing CA: the root, and per cluster an intermediate with its key. */
 export interface ProvidedCA {
     rootCertPem: pulumi.Input<string>;
     clusters: Record<string, ProvidedIntermediate>;
+    /** Root rotation, stage trust-both: the next root (intermediates still chain to rootCertPem, the current one). */
+    nextRootCertPem?: pulumi.Input<string>;
+    /** Root rotation, stage reissue: the previous root (intermediates already chain to rootCertPem, the new one). */
+    previousRootCertPem?: pulumi.Input<string>;
 }
 
 export interface ProvidedIntermediate {
@@ -36,6 +68,8 @@ export interface ProvidedIntermediate {
     /** From the intermediate up to the root; default intermediate + root. */
     certChainPem?: pulumi.Input<string>;
 }
+
+
 
 /** The four files of Istio's `cacerts` Secret, for one cluster. */
 export interface CACerts {
@@ -81,82 +115,141 @@ export function certChain(intermediatePem: string, rootPem: string): string {
 }
 
 export class MeshCA extends pulumi.ComponentResource {
-    /** The root certificate every cluster trusts. */
+    /** The root certificate every cluster trusts (during a root rotation, the bundle of the roots of the stage). */
     public readonly rootCertPem: pulumi.Output<string>;
     /** Per cluster, the contents of its `cacerts` Secret (secret: it holds the intermediate's key). */
     public readonly clusterCerts: Record<string, pulumi.Output<CACerts>>;
+    /** istiod env the CA needs (ISTIO_MULTIROOT_MESH during a root rotation); empty otherwise. */
+    public readonly istiodEnv: Record<string, string>;
+    /** Days each certificate has left; warns (preview included) when one is within 30 days of expiry. */
+    public readonly validityDays: pulumi.Output<CAValidityDays>;
 
     constructor(name: string, args: MeshCAArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:MeshCA", name, {}, opts);
         if (args.clusterNames.length === 0) throw new Error("MeshCA needs at least one cluster name");
         this.clusterCerts = {};
+        const stage = rotationStage(args.rootRotation);
+        this.istiodEnv = rotationIstiodEnv(stage);
 
         if (args.provided) {
             const provided = args.provided;
             const missing = args.clusterNames.filter((c) => !provided.clusters[c]);
             if (missing.length) throw new Error(`MeshCA: provided CA has no intermediate for ${missing.join(", ")}`);
-            this.rootCertPem = pulumi.output(provided.rootCertPem);
+            const trusted = providedTrustedRoots(provided, stage);
+            // One root: exactly the PEM given, as before rotations existed.
+            this.rootCertPem = trusted.length === 1 ? pulumi.output(trusted[0].pem) : pulumi.all(trusted.map((t) => t.pem)).apply(rootBundle);
             for (const clusterName of args.clusterNames) {
                 const p = provided.clusters[clusterName];
                 this.clusterCerts[clusterName] = pulumi.secret(
-                    pulumi.all([p.certPem, p.keyPem, provided.rootCertPem, p.certChainPem]).apply(([caCert, caKey, rootCert, chain]) => ({
+                    pulumi.all([p.certPem, p.keyPem, provided.rootCertPem, p.certChainPem, this.rootCertPem]).apply(([caCert, caKey, rootCert, chain, bundle]) => ({
                         "ca-cert.pem": caCert,
                         "ca-key.pem": caKey,
-                        "root-cert.pem": rootCert,
+                        "root-cert.pem": bundle,
                         "cert-chain.pem": chain ?? certChain(caCert, rootCert),
                     })),
                 );
             }
+            this.validityDays = validityOutput(
+                Object.fromEntries(trusted.map((t) => [t.label, t.pem])),
+                Object.fromEntries(args.clusterNames.map((c) => [c, provided.clusters[c].certPem])),
+            );
             this.registerOutputs({ rootCertPem: this.rootCertPem });
             return;
         }
 
         const validityPeriodHours = args.validityHours ?? DEFAULT_CA_VALIDITY_HOURS;
-        const protectRoot = { parent: this, protect: !args.allowRootRotation };
-        const rootKey = new tls.PrivateKey(`${name}-root`, CA_KEY, protectRoot);
-        const root = new tls.SelfSignedCert(
-            `${name}-root`,
-            {
-                privateKeyPem: rootKey.privateKeyPem,
-                subject: rootSubject(),
-                isCaCertificate: true,
-                allowedUses: CA_ALLOWED_USES,
-                validityPeriodHours,
-            },
-            protectRoot,
-        );
-        this.rootCertPem = root.certPem;
+        // Every root of the stage; a trusted root stays protected (rootPlan), the one being dropped is not.
+        const roots = rootPlan(args.rootGeneration ?? 1, stage, args.allowRootRotation).map((entry) => {
+            const rootName = rootResourceName(name, entry.generation);
+            const opts = { parent: this, protect: entry.protect };
+            const key = new tls.PrivateKey(rootName, CA_KEY, opts);
+            const cert = new tls.SelfSignedCert(
+                rootName,
+                {
+                    privateKeyPem: key.privateKeyPem,
+                    subject: { ...rootSubject(), ...generationSerial(entry.generation) },
+                    isCaCertificate: true,
+                    allowedUses: CA_ALLOWED_USES,
+                    validityPeriodHours,
+                },
+                opts,
+            );
+            return { ...entry, key, cert };
+        });
+        const signer = roots.find((r) => r.signs)!;
+        const trusted = roots.filter((r) => r.trusted);
+        // One trusted root: its PEM as it is (what stacks have always had); more: the bundle.
+        this.rootCertPem = trusted.length === 1 ? trusted[0].cert.certPem : pulumi.all(trusted.map((r) => r.cert.certPem)).apply(rootBundle);
 
+        const intermediates: Record<string, pulumi.Output<string>> = {};
         for (const clusterName of args.clusterNames) {
             const key = new tls.PrivateKey(`${name}-${clusterName}`, CA_KEY, { parent: this });
+            const generation = args.intermediateGenerations?.[clusterName] ?? 1;
             const csr = new tls.CertRequest(
                 `${name}-${clusterName}`,
-                { privateKeyPem: key.privateKeyPem, subject: intermediateSubject(clusterName), dnsNames: INTERMEDIATE_DNS_NAMES },
+                { privateKeyPem: key.privateKeyPem, subject: { ...intermediateSubject(clusterName), ...generationSerial(generation) }, dnsNames: INTERMEDIATE_DNS_NAMES },
                 { parent: this },
             );
             const cert = new tls.LocallySignedCert(
                 `${name}-${clusterName}`,
                 {
                     certRequestPem: csr.certRequestPem,
-                    caPrivateKeyPem: rootKey.privateKeyPem,
-                    caCertPem: root.certPem,
+                    caPrivateKeyPem: signer.key.privateKeyPem,
+                    caCertPem: signer.cert.certPem,
                     isCaCertificate: true,
                     allowedUses: CA_ALLOWED_USES,
                     validityPeriodHours,
+                    ...(args.earlyRenewalHours !== undefined ? { earlyRenewalHours: args.earlyRenewalHours } : {}),
                 },
                 { parent: this },
             );
+            intermediates[clusterName] = cert.certPem;
             this.clusterCerts[clusterName] = pulumi.secret(
-                pulumi.all([cert.certPem, key.privateKeyPem, root.certPem]).apply(([caCert, caKey, rootCert]) => ({
+                pulumi.all([cert.certPem, key.privateKeyPem, signer.cert.certPem, this.rootCertPem]).apply(([caCert, caKey, signerCert, bundle]) => ({
                     "ca-cert.pem": caCert,
                     "ca-key.pem": caKey,
-                    "root-cert.pem": rootCert,
-                    "cert-chain.pem": certChain(caCert, rootCert),
+                    "root-cert.pem": bundle,
+                    "cert-chain.pem": certChain(caCert, signerCert),
                 })),
             );
         }
+        this.validityDays = validityOutput(Object.fromEntries(roots.map((r) => [`g${r.generation}`, r.cert.certPem])), intermediates);
         this.registerOutputs({ rootCertPem: this.rootCertPem });
     }
+}
+
+/** A stage name from any language, checked. */
+function rotationStage(stage: string | undefined): RootRotationStage | undefined {
+    if (stage === undefined) return undefined;
+    if (!(ROOT_ROTATION_STAGES as readonly string[]).includes(stage)) {
+        throw new Error(`MeshCA: rootRotation "${stage}" is not a stage; use ${ROOT_ROTATION_STAGES.join(", ")} (in this order, one pulumi up each)`);
+    }
+    return stage as RootRotationStage;
+}
+
+/** The roots every cluster trusts in a stage, for a provided CA (nextRootCertPem / previousRootCertPem). */
+function providedTrustedRoots(provided: ProvidedCA, stage: RootRotationStage | undefined): { label: string; pem: pulumi.Input<string> }[] {
+    const current = { label: "provided", pem: provided.rootCertPem };
+    if (stage === "trust-both" && provided.nextRootCertPem) return [current, { label: "next", pem: provided.nextRootCertPem }];
+    if (stage === "reissue" && provided.previousRootCertPem) return [{ label: "previous", pem: provided.previousRootCertPem }, current];
+    return [current];
+}
+
+/** Remaining days of every certificate; a warning for each within 30 days, in preview too wherever the PEM is known. */
+function validityOutput(roots: Record<string, pulumi.Input<string>>, intermediates: Record<string, pulumi.Input<string>>): pulumi.Output<CAValidityDays> {
+    const days = (pems: Record<string, string>): Record<string, number> =>
+        Object.fromEntries(Object.entries(pems).flatMap(([k, pem]) => {
+            const d = remainingDays(pem, new Date());
+            return d === undefined ? [] : [[k, d]];
+        }));
+    // Days left are not secret even when the PEMs came from secret config.
+    return pulumi.unsecret(
+        pulumi.all([pulumi.all(roots), pulumi.all(intermediates)]).apply(([r, i]) => {
+            const result = { roots: days(r), intermediates: days(i) };
+            for (const w of [...expiryWarnings(result.roots, "mesh root"), ...expiryWarnings(result.intermediates, "intermediate CA of")]) pulumi.log.warn(w);
+            return result;
+        }),
+    );
 }
 
 /**

@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { stringify } from "yaml";
 import { ISTIO_NAMESPACE } from "./istioPrimary";
 import { waitFor } from "../common/dependencies";
+import { readerTokenName } from "./caRotation";
 
 export const READER_SERVICE_ACCOUNT = "istio-reader-service-account";
 
@@ -24,6 +25,12 @@ export interface RemoteSecretArgs {
     sourceDependsOn?: pulumi.Input<pulumi.Input<string>[]>;
     /** In the target: whatever creates `istio-system`, as outputs (`urn`s). */
     targetDependsOn?: pulumi.Input<pulumi.Input<string>[]>;
+    /**
+     * Generation of the reader token (default 1). A new one renames the token Secret, which the kubernetes provider
+     * replaces create-before-delete: the new token exists, the remote secret is updated with it, and the engine
+     * deletes the old token only after every create and update of the run (see docs/rotation.md).
+     */
+    tokenGeneration?: number;
 }
 
 export interface RemoteKubeconfigArgs {
@@ -48,7 +55,7 @@ export function remoteKubeconfig(args: RemoteKubeconfigArgs): string {
 }
 
 export const remoteSecretName = (sourceClusterName: string) => `istio-remote-secret-${sourceClusterName}`;
-export const readerTokenSecretName = (targetClusterName: string) => `istio-reader-token-${targetClusterName}`;
+export const readerTokenSecretName = (targetClusterName: string, generation = 1) => readerTokenName(targetClusterName, generation);
 
 /** Metadata istiod's secret controller selects on (the label) and names the cluster by (the annotation). */
 export function remoteSecretMetadata(sourceClusterName: string) {
@@ -74,7 +81,7 @@ export class RemoteSecret extends pulumi.ComponentResource {
             `${name}-reader-token`,
             {
                 metadata: {
-                    name: readerTokenSecretName(args.targetClusterName),
+                    name: readerTokenSecretName(args.targetClusterName, args.tokenGeneration),
                     namespace: ISTIO_NAMESPACE,
                     annotations: { "kubernetes.io/service-account.name": READER_SERVICE_ACCOUNT },
                 },

@@ -35,6 +35,7 @@ export interface TlsSubject {
     organization?: string;
     commonName?: string;
     locality?: string;
+    serialNumber?: string;
 }
 
 export function subjectName(subject: TlsSubject): string {
@@ -42,6 +43,8 @@ export function subjectName(subject: TlsSubject): string {
     if (subject.commonName) parts.push(`CN=${subject.commonName}`);
     if (subject.locality) parts.push(`L=${subject.locality}`);
     if (subject.organization) parts.push(`O=${subject.organization}`);
+    // 2.5.4.5 (serialNumber): the tls provider's subject.serialNumber, which generations of a CA use.
+    if (subject.serialNumber) parts.push(`2.5.4.5=${subject.serialNumber}`);
     return parts.join(", ");
 }
 

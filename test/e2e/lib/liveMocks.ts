@@ -115,6 +115,18 @@ export interface LiveMocksOptions {
     log?: (msg: string) => void;
     /** Answers for invokes, by token (e.g. `kubernetes:helm:template` with real Helm); anything else still fails. */
     calls?: Record<string, (inputs: Record<string, any>) => Promise<Record<string, any>>>;
+    /**
+     * Model the kubernetes provider's `enableSecretMutable` (or PULUMI_K8S_ENABLE_SECRET_MUTABLE=true): a Secret whose
+     * data changes is updated in place instead of replaced. Default off, as the provider's default.
+     */
+    secretMutable?: boolean;
+}
+
+/** An object the engine would delete at the end of the run: replaced create-before-delete under a new name. */
+export interface ReplacedObject {
+    ref: string;
+    kubeArgs: string[];
+    stub: string;
 }
 
 export interface Operation {
@@ -183,6 +195,11 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
     private readonly providers = new Map<string, ProviderInfo>();
     private readonly tls = new RealTls();
     readonly state: LiveState;
+    /**
+     * Objects whose metadata.name changed under the same resource: the provider replaced them create-before-delete,
+     * and the engine deletes the old ones only after every registration of the run (`deleteReplaced`).
+     */
+    readonly replacedObjects: ReplacedObject[] = [];
 
     constructor(private readonly o: LiveMocksOptions) {
         this.state = o.state ?? new LiveState();
@@ -325,8 +342,14 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
         const prev = this.state.inputs.get(key);
         if (prev) {
             op.changed = JSON.stringify(prev) !== json;
-            const replaced = (FORCE_NEW[kind] ?? []).filter((f) => JSON.stringify(at(prev, f)) !== JSON.stringify(at(obj, f)));
-            if (replaced.length > 0) {
+            const forceNew = (FORCE_NEW[kind] ?? []).filter((f) => !(this.o.secretMutable && kind === "Secret" && (f === "data" || f === "stringData")));
+            const replaced = forceNew.filter((f) => JSON.stringify(at(prev, f)) !== JSON.stringify(at(obj, f)));
+            if (prev.metadata?.name !== obj.metadata.name || prev.metadata?.namespace !== obj.metadata.namespace) {
+                // A new name: the provider creates the new object first; the old one goes at the end of the run.
+                const old = { apiVersion, kind, metadata: { name: prev.metadata?.name, namespace: prev.metadata?.namespace } };
+                this.replacedObjects.push({ ref: `${kind} ${old.metadata.namespace ? `${old.metadata.namespace}/` : ""}${old.metadata.name} @ ${this.cluster(p)}`, kubeArgs: this.kubeArgs(p), stub: JSON.stringify(old) });
+            }
+            if (replaced.length > 0 && prev.metadata?.name === obj.metadata.name) {
                 // The engine would replace it; with a fixed name only delete-then-create can work (the program
                 // declares deleteBeforeReplace where it expects this: its Jobs).
                 op.replaced = replaced;
@@ -367,6 +390,21 @@ export class LiveMocks implements pulumiType.runtime.Mocks {
         const stub = JSON.stringify({ apiVersion, kind, metadata: { name, namespace: ns } });
         const live = single(JSON.parse((await this.exec(this.bin("kubectl"), [...this.kubeArgs(p), "get", "-f", "-", "-o", "json"], `read ${ref}`, stub)).stdout));
         return { id: args.id, state: live };
+    }
+
+    /**
+     * What the engine does once the program has registered everything (pulumi/pulumi pkg/resource/deploy:
+     * deploymentExecutor.performDeletes after the source ends; step_generator: "the delete step is generated later
+     * on, after all creates/updates finish"): delete the objects replaced under a new name. Returns their refs.
+     */
+    async deleteReplaced(): Promise<string[]> {
+        const done: string[] = [];
+        for (const r of this.replacedObjects.splice(0)) {
+            await this.exec(this.bin("kubectl"), [...r.kubeArgs, "delete", "-f", "-", "--wait=true", "--ignore-not-found"], `delete (replaced) ${r.ref}`, r.stub);
+            this.log(`deleted replaced ${r.ref}`);
+            done.push(r.ref);
+        }
+        return done;
     }
 
     // ---- Helm ---------------------------------------------------------------------------------------
