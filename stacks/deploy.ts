@@ -60,3 +60,24 @@ export function deploy(allConfig: Record<string, string>): Deployment {
     const trustRotation = { rootGeneration: settings.ca.rootGeneration ?? 1, rootRotation: settings.ca.rootRotation ?? "none", readerTokenGeneration: readerTokenGenerationNow };
     return { clusters, mesh, platformOutputs, sampleOutputs, trustRotation };
 }
+
+/**
+ * The stack outputs (`pulumi stack output`), from what `deploy` built. index.ts exports exactly these; tests call
+ * it the same way without importing index.ts again for every run.
+ */
+export function stackOutputs({ clusters, mesh, platformOutputs, sampleOutputs, trustRotation }: Deployment) {
+    return {
+        clusterNames: clusters.map((c) => c.clusterName),
+        apiServerUrls: Object.fromEntries(clusters.map((c) => [c.clusterName, c.apiServerUrl])),
+        /** Secret: `pulumi stack output kubeconfigs --show-secrets`. */
+        kubeconfigs: pulumi.secret(Object.fromEntries(clusters.map((c) => [c.clusterName, c.kubeconfig]))),
+        eastWestGatewayAddresses: mesh.eastWestGatewayAddresses,
+        rootCertPem: mesh.rootCertPem,
+        /** Days left on the mesh root(s) and each cluster's intermediate CA. */
+        caValidityDays: mesh.caValidityDays,
+        /** The root generation and stage, and the reader-token generation, this stack last applied. */
+        trustRotation,
+        platform: platformOutputs,
+        samples: sampleOutputs,
+    };
+}

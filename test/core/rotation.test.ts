@@ -194,7 +194,8 @@ function persistentTls(): MockOptions {
     return (sharedTls ??= newPersistentTls());
 }
 function newPersistentTls(): MockOptions {
-    const tls = new RealTls();
+    // Keys by resource name, kept between runs (test/support/realTls.ts): a new root or intermediate generation is a new name.
+    const tls = new RealTls({ keyCache: true });
     const cache = new Map<string, Promise<Record<string, unknown>>>();
     const kept =
         (type: string, make: (inputs: any, name: string) => Promise<Record<string, unknown>>) =>

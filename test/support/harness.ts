@@ -2,9 +2,10 @@
  * Runs the Pulumi program (or any component code) under Pulumi's mocks and records what it declares:
  * every resource with its inputs, provider, parent and dependencies, as the engine would receive them.
  *
- * Each run loads a fresh module registry so that config and mocks apply before the program (and every module of
- * this project) is imported again. The SDKs and libraries are evaluated once per test file and handed to every
- * later run (see `keepLibrariesLoaded`): re-evaluating them was half of each run's time.
+ * Modules are loaded once per test file: a run sets new mocks and config (`setMocks` resets the SDK's runtime
+ * state, which lives in a global store) and then calls the program as index.ts does, `stackOutputs(deploy(config))`.
+ * Nothing in the project keeps state at module level, so no run sees another's. Importing the program, the SDKs and
+ * their lazily loaded modules again for every run (after `jest.resetModules()`) was most of each run's time.
  */
 import type * as pulumiType from "@pulumi/pulumi";
 import { MeshMocks, MockOptions } from "./mocks";
@@ -63,49 +64,8 @@ async function drain(pulumi: typeof pulumiType) {
     }
 }
 
-/**
- * Modules from node_modules that the program, the components and the mocks import. They hold no state of a run:
- * the SDK keeps its runtime state in a global store that `setMocks` resets, and the rest are libraries. Each
- * is loaded once (one registry generation, so they see each other) and then served as it is after every
- * `jest.resetModules()`; the project's own modules are still imported afresh for every run.
- */
-export const LIBRARIES = [
-    "@pulumi/pulumi",
-    "@pulumi/kubernetes",
-    "@pulumi/tls",
-    "@pulumi/eks",
-    "@pulumi/aws/ec2",
-    "@pulumi/aws/eks",
-    "@pulumi/aws/iam",
-    "@pulumi/aws/vpc",
-    "@pulumi/aws/getRegion",
-    "@pulumi/aws/getPartition",
-    "@pulumi/aws/getAvailabilityZones",
-    "@pulumi/azure-native/authorization",
-    "@pulumi/azure-native/containerregistry",
-    "@pulumi/azure-native/containerservice",
-    "@pulumi/azure-native/network",
-    "@pulumi/azure-native/resources",
-    "zod",
-    "yaml",
-];
-
-let librariesLoaded = false;
-
-function keepLibrariesLoaded(): void {
-    if (librariesLoaded) return;
-    jest.resetModules();
-    for (const name of LIBRARIES) {
-        const loaded = jest.requireActual(name);
-        jest.doMock(name, () => loaded);
-    }
-    librariesLoaded = true;
-}
-
 async function setUp(config: Record<string, unknown>, options: MockOptions, preview: boolean) {
     if (previous) await drain(previous);
-    keepLibrariesLoaded();
-    jest.resetModules();
     const pulumi: typeof pulumiType = await import("@pulumi/pulumi");
     const mocks = new MeshMocks(options);
     await pulumi.runtime.setMocks(mocks, PROJECT, "test", preview);
@@ -202,18 +162,23 @@ async function withoutPromiseTraces<T>(run: () => Promise<T>): Promise<T> {
     }
 }
 
-/** Runs `index.ts` with this stack config. */
+/** What index.ts does, with the config the run has set: validate, declare, and return the stack outputs. */
+async function runStackProgram(pulumi: typeof pulumiType): Promise<Record<string, unknown>> {
+    const { deploy, stackOutputs } = await import("../../stacks/deploy");
+    return stackOutputs(deploy(pulumi.runtime.allConfig()));
+}
+
+/** Runs the program (index.ts's `stackOutputs(deploy(config))`) with this stack config. */
 export async function runProgram(config: Record<string, unknown>, options: MockOptions = {}, preview = false): Promise<RunResult> {
     return withoutPromiseTraces(async () => {
         const { pulumi, mocks, declared } = await setUp(config, options, preview);
-        const program = await import("../../index");
-        const outputs = await settle(pulumi, { ...program });
+        const outputs = await settle(pulumi, await runStackProgram(pulumi));
         return { resources: attachInputs(declared, mocks), outputs, mocks, pulumi };
     });
 }
 
 /**
- * Runs `index.ts` as the first `pulumi preview` of a stack that was never deployed: the engine is in preview
+ * Runs the program as the first `pulumi preview` of a stack that was never deployed: the engine is in preview
  * mode and every provider answers as it does for a create it only previews (test/support/previewModel.ts), so that
  * whatever the cloud computes is unknown. Resolves once the program has declared everything and its stack
  * outputs have settled, unknown parts as UNKNOWN_OUTPUT; rejects if the program fails.
@@ -222,7 +187,7 @@ export async function runFirstPreview(config: Record<string, unknown>, options: 
     return runProgram(config, { ...options, firstPreview: true }, true);
 }
 
-/** Runs arbitrary component code (it must import what it uses dynamically, after setUp). */
+/** Runs arbitrary component code (imported statically or dynamically: modules are shared by every run of a file). */
 export async function runComponents<T extends Record<string, unknown>>(
     build: () => Promise<T>,
     options: MockOptions = {},
@@ -237,12 +202,12 @@ export async function runComponents<T extends Record<string, unknown>>(
     });
 }
 
-/** Runs `index.ts` expecting it to fail; returns the error and whatever was declared before it. */
+/** Runs the program expecting it to fail; returns the error and whatever was declared before it. */
 export async function runProgramExpectingError(config: Record<string, unknown>, options: MockOptions = {}): Promise<{ error: Error; resources: Declared[] }> {
     const failure = await withoutPromiseTraces(async () => {
-        const { mocks, declared } = await setUp(config, options, false);
+        const { pulumi, mocks, declared } = await setUp(config, options, false);
         try {
-            await import("../../index");
+            await runStackProgram(pulumi);
         } catch (error) {
             return { error: error as Error, resources: attachInputs(declared, mocks) };
         }

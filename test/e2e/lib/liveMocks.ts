@@ -484,7 +484,8 @@ export async function runLive(config: Record<string, unknown>, mocks: LiveMocks,
         const program = await import("../../../index");
         const outputs: Record<string, unknown> = {};
         const errors: string[] = [];
-        for (const [k, v] of Object.entries(program)) {
+        // index.ts assigns module.exports; the import's interop adds a `default` holding the same object.
+        for (const [k, v] of Object.entries(program).filter(([key]) => key !== "default")) {
             const out = pulumi.output(v as any) as pulumiType.Output<unknown>;
             try {
                 outputs[k] = await new Promise((resolve, reject) => {
