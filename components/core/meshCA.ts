@@ -69,8 +69,6 @@ export interface ProvidedIntermediate {
     certChainPem?: pulumi.Input<string>;
 }
 
-
-
 /** The four files of Istio's `cacerts` Secret, for one cluster. */
 export interface CACerts {
     /** The cluster's intermediate CA certificate. */
