@@ -129,15 +129,17 @@ describe("reader-token rotation: the graph", () => {
 
 // ---- graph: root rotation stages -----------------------------------------------------------------------
 
+/** A root rotation, one `pulumi up` per entry: before, the three stages, and the finish (generation 2). */
+const STAGES: [string, Record<string, unknown>][] = [
+    ["none", {}],
+    ["trust-both", { rootRotation: "trust-both" }],
+    ["reissue", { rootRotation: "reissue" }],
+    ["drop-old", { rootRotation: "drop-old" }],
+    ["done", { rootGeneration: 2 }],
+];
+
 describe("root rotation: the graph of each stage", () => {
     const runs: Record<string, RunResult> = {};
-    const STAGES: [string, Record<string, unknown>][] = [
-        ["none", {}],
-        ["trust-both", { rootRotation: "trust-both" }],
-        ["reissue", { rootRotation: "reissue" }],
-        ["drop-old", { rootRotation: "drop-old" }],
-        ["done", { rootGeneration: 2 }],
-    ];
     beforeAll(async () => {
         for (const [name, ca] of STAGES) runs[name] = await runProgram(stack({ ca }));
     });
@@ -219,13 +221,6 @@ describe("root rotation with real certificates: at every stage a workload certif
     let dir: string;
     const cacerts: Record<string, Record<string, Record<string, string>>> = {};
     const outputs: Record<string, RunResult["outputs"]> = {};
-    const STAGES: [string, Record<string, unknown>][] = [
-        ["none", {}],
-        ["trust-both", { rootRotation: "trust-both" }],
-        ["reissue", { rootRotation: "reissue" }],
-        ["drop-old", { rootRotation: "drop-old" }],
-        ["done", { rootGeneration: 2 }],
-    ];
     beforeAll(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "rotation-"));
         const options = persistentTls();
