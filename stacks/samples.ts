@@ -10,7 +10,7 @@ import { MeshClusterArgs } from "../components/core/cluster";
 import { Mesh } from "../components/core/mesh";
 import { SampleApps } from "../components/samples/sampleApps";
 import { MeshVerification, VerificationCheck, VerificationTiming } from "../components/samples/meshVerification";
-import { clusterRevisions, DEFAULT_TAG, MeshRevisions } from "../components/core/revisions";
+import { clusterRevisions, DEFAULT_TAG, MeshRevisions, workloadRevision } from "../components/core/revisions";
 import {
     BOOKINFO_NAMESPACE,
     DEFAULT_CLIENT_IMAGE,
@@ -319,8 +319,7 @@ export function deploySamples(
     };
     // With revisions, the samples select the workload tag, and the ingress gateway chart is that of the revision it
     // points at in the front cluster.
-    const front = revisions && plan.bookinfo ? clusterRevisions(revisions, plan.bookinfo.frontCluster) : undefined;
-    const frontRevision = front?.revisions.find((r) => r.name === front.tags[front.workloadTag]);
+    const frontRevision = revisions && plan.bookinfo ? workloadRevision(clusterRevisions(revisions, plan.bookinfo.frontCluster)) : undefined;
     const apps = new SampleApps("samples", {
         clusters: clusters.map((c) => ({
             clusterName: c.clusterName,

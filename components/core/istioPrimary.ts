@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart, supportsValidationFailurePolicy } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
-import { ClusterRevisions, declareRevisionedIstio } from "./revisions";
+import { ClusterRevisions, declareRevisionedIstio, workloadRevision } from "./revisions";
 
 export const ISTIO_NAMESPACE = "istio-system";
 export const NETWORK_LABEL = "topology.istio.io/network";
@@ -138,7 +138,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
             { parent: this, provider },
         );
 
-        this.istiod = revisioned ? revisioned.istiods[args.revisions!.tags[args.revisions!.workloadTag]] : new k8s.helm.v3.Release(
+        this.istiod = revisioned ? revisioned.istiods[workloadRevision(args.revisions!).name] : new k8s.helm.v3.Release(
             `${name}-istiod`,
             {
                 name: "istiod",

@@ -5,7 +5,7 @@ import { CAValidityDays, MeshCA, MeshCAOptions } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
 import { RemoteSecret } from "./remoteSecret";
-import { checkMeshRevisions, clusterRevisions, MeshRevisions } from "./revisions";
+import { checkMeshRevisions, clusterRevisions, MeshRevisions, workloadRevision } from "./revisions";
 
 /**
  * A multi-primary Istio mesh over any number of clusters: one CA, Istio in every cluster, east-west
@@ -95,8 +95,8 @@ export class Mesh extends pulumi.ComponentResource {
         const eastWestGateways: Record<string, EastWestGateway> = {};
         for (const cluster of args.clusters) {
             const revisions = args.revisions && clusterRevisions(args.revisions, cluster.clusterName);
-            // The version the cluster's own workloads (gateways) run: that of the revision their tag points at.
-            const workloadVersion = revisions ? revisions.revisions.find((r) => r.name === revisions.tags[revisions.workloadTag])!.version : args.istioVersion;
+            // The cluster's own workloads (gateways) run the revision their tag points at.
+            const gatewayRevision = revisions && workloadRevision(revisions);
             const primary = new IstioPrimary(
                 `${name}-${cluster.clusterName}`,
                 {
@@ -121,8 +121,8 @@ export class Mesh extends pulumi.ComponentResource {
                     `${name}-${cluster.clusterName}-eastwest`,
                     {
                         network: cluster.network,
-                        istioVersion: workloadVersion,
-                        chartSource: revisions?.revisions.find((r) => r.version === workloadVersion)?.chartSource ?? args.istioChartSource,
+                        istioVersion: gatewayRevision?.version ?? args.istioVersion,
+                        chartSource: gatewayRevision?.chartSource ?? args.istioChartSource,
                         imageHub: args.istioImageHub,
                         provider: cluster.provider,
                         serviceAnnotations: cluster.gatewayServiceAnnotations,

@@ -60,6 +60,14 @@ export function clusterRevisions(mesh: MeshRevisions, clusterName: string): Clus
     };
 }
 
+/** The revision a cluster's own workloads (gateways, sample namespaces) run: the one their tag points at there. */
+export function workloadRevision(cluster: ClusterRevisions): IstioRevision {
+    const name = cluster.tags[cluster.workloadTag];
+    const revision = cluster.revisions.find((r) => r.name === name);
+    if (!revision) throw new Error(`revision tag "${cluster.workloadTag}" points at "${name}", which is not a revision`);
+    return revision;
+}
+
 /** The revision whose `base` chart (CRDs) a cluster gets: the newest, as Istio's canary guide upgrades CRDs first. */
 export function newestRevision(revisions: IstioRevision[]): IstioRevision {
     return [...revisions].sort((a, b) => compareVersions(requireVersion(b.version), requireVersion(a.version)))[0];

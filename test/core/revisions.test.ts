@@ -8,7 +8,7 @@ import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures"
 import { directKubernetesObjects, validateObject } from "../support/schemas";
 import { gatewaySchemaTopLevel, unreadPaths } from "../support/chartValues";
 import { istiodTemplateStandIn, templateCalls } from "../support/helmTemplate";
-import { clusterRevisions, keepOnlyTagObjects, MeshRevisions, newestRevision, revisionProblems, templateChart } from "../../components/core/revisions";
+import { clusterRevisions, keepOnlyTagObjects, MeshRevisions, newestRevision, revisionProblems, templateChart, workloadRevision } from "../../components/core/revisions";
 import { planRevisions } from "../../stacks/revisions";
 import { ConfigError } from "../../stacks/validation";
 import { policyViolations } from "../support/policyRun";
@@ -242,10 +242,13 @@ test("bad revision settings fail the program before any resource is declared", a
     expect(resources.filter((r) => r.custom)).toEqual([]);
 });
 
-test("pure helpers: cluster tags, newest revision, chart sources for helm template, the keep-only-tag transformation", () => {
+test("pure helpers: cluster tags, the workload revision, newest revision, chart sources for helm template, the keep-only-tag transformation", () => {
     expect(clusterRevisions(mesh({ revisionTags: { prod: OLD.name }, clusterRevisionTags: { cluster1: { prod: NEW.name } } }), "cluster1").tags).toEqual({ default: OLD.name, prod: NEW.name });
     expect(clusterRevisions(mesh({ revisionTags: { prod: OLD.name } }), "cluster2")).toEqual({ revisions: [OLD, NEW], tags: { default: OLD.name, prod: OLD.name }, workloadTag: "default" });
     expect(newestRevision([NEW, OLD, { name: "x", version: "1.30.10" }])).toBe(NEW);
+    expect(workloadRevision(clusterRevisions(mesh({ revisionTags: { prod: NEW.name }, workloadRevisionTag: "prod" }), "cluster1"))).toBe(NEW);
+    expect(workloadRevision(clusterRevisions(mesh({ revisionTags: { prod: NEW.name } }), "cluster1"))).toBe(OLD);
+    expect(() => workloadRevision({ revisions: [OLD], tags: { default: "gone" }, workloadTag: "default" })).toThrow('revision tag "default" points at "gone", which is not a revision');
     expect(templateChart("1.31.1")).toEqual({ chart: "istiod", version: "1.31.1", fetchOpts: { repo: "https://blob.istio.io/istio-release/charts" } });
     expect(templateChart("1.31.1", "oci://ghcr.io/istio/release/charts")).toEqual({ chart: "oci://ghcr.io/istio/release/charts/istiod", version: "1.31.1" });
     expect(templateChart("1.31.1", "/c/1.31.1")).toEqual({ path: "/c/1.31.1/istiod" });
