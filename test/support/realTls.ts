@@ -107,6 +107,45 @@ export interface RealTlsOptions {
     keyCache?: boolean;
 }
 
+/** A private key PEM and its public half, as WebCrypto keys for signing. */
+async function keyPair(privateKeyPem: string): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }> {
+    const publicPem = crypto.createPublicKey(privateKeyPem).export({ type: "spki", format: "pem" }) as string;
+    return { privateKey: await importPrivate(privateKeyPem), publicKey: await importPublic(publicPem) };
+}
+
+/** The subjectAltName extension for `dnsNames` (none when there are none). */
+function sanExtensions(dnsNames: string[] | undefined): x509.Extension[] {
+    return dnsNames?.length ? [new x509.SubjectAlternativeNameExtension(dnsNames.map((d) => ({ type: "dns", value: d })))] : [];
+}
+
+/**
+ * A certificate as the tls provider issues one from `inputs` (validity, CA flag, allowed uses): basicConstraints and
+ * keyUsage critical, the SANs, the subject key id, then `issuerExtensions` (the authority key id).
+ */
+async function issue(
+    inputs: { validityPeriodHours: number; isCaCertificate?: boolean; allowedUses?: string[] },
+    cert: { subject: string; issuer: string; publicKey: CryptoKey; signingKey: CryptoKey; san: x509.Extension[]; issuerExtensions?: x509.Extension[] },
+): Promise<string> {
+    const issued = await x509.X509CertificateGenerator.create({
+        serialNumber: nextSerial(),
+        subject: cert.subject,
+        issuer: cert.issuer,
+        notBefore: new Date(),
+        notAfter: new Date(Date.now() + inputs.validityPeriodHours * 3600_000),
+        signingAlgorithm: ALG,
+        publicKey: cert.publicKey,
+        signingKey: cert.signingKey,
+        extensions: [
+            new x509.BasicConstraintsExtension(Boolean(inputs.isCaCertificate), undefined, true),
+            ...usageExtensions(inputs.allowedUses ?? []),
+            ...cert.san,
+            await x509.SubjectKeyIdentifierExtension.create(cert.publicKey),
+            ...(cert.issuerExtensions ?? []),
+        ],
+    });
+    return issued.toString("pem") + "\n";
+}
+
 export class RealTls {
     constructor(private readonly options: RealTlsOptions = {}) {}
 
@@ -119,38 +158,17 @@ export class RealTls {
     }
 
     async selfSigned(inputs: any): Promise<string> {
-        const signingKey = await importPrivate(inputs.privateKeyPem);
-        const publicKey = await importPublic(crypto.createPublicKey(inputs.privateKeyPem).export({ type: "spki", format: "pem" }) as string);
+        const { privateKey, publicKey } = await keyPair(inputs.privateKeyPem);
         const name = subjectName(inputs.subject ?? {});
-        const cert = await x509.X509CertificateGenerator.create({
-            serialNumber: nextSerial(),
-            subject: name,
-            issuer: name,
-            notBefore: new Date(),
-            notAfter: new Date(Date.now() + inputs.validityPeriodHours * 3600_000),
-            signingAlgorithm: ALG,
-            publicKey,
-            signingKey,
-            extensions: [
-                new x509.BasicConstraintsExtension(Boolean(inputs.isCaCertificate), undefined, true),
-                ...usageExtensions(inputs.allowedUses ?? []),
-                ...(inputs.dnsNames?.length ? [new x509.SubjectAlternativeNameExtension(inputs.dnsNames.map((d: string) => ({ type: "dns", value: d })))] : []),
-                await x509.SubjectKeyIdentifierExtension.create(publicKey),
-            ],
-        });
-        return cert.toString("pem") + "\n";
+        return issue(inputs, { subject: name, issuer: name, publicKey, signingKey: privateKey, san: sanExtensions(inputs.dnsNames) });
     }
 
     async certRequest(inputs: any): Promise<string> {
-        const privateKey = await importPrivate(inputs.privateKeyPem);
-        const publicKey = await importPublic(crypto.createPublicKey(inputs.privateKeyPem).export({ type: "spki", format: "pem" }) as string);
         const csr = await x509.Pkcs10CertificateRequestGenerator.create({
             name: subjectName(inputs.subject ?? {}),
-            keys: { privateKey, publicKey },
+            keys: await keyPair(inputs.privateKeyPem),
             signingAlgorithm: ALG,
-            extensions: inputs.dnsNames?.length
-                ? [new x509.SubjectAlternativeNameExtension(inputs.dnsNames.map((d: string) => ({ type: "dns", value: d })))]
-                : [],
+            extensions: sanExtensions(inputs.dnsNames),
         });
         return csr.toString("pem") + "\n";
     }
@@ -159,26 +177,14 @@ export class RealTls {
         const csr = new x509.Pkcs10CertificateRequest(inputs.certRequestPem);
         if (!(await csr.verify())) throw new Error("CSR signature does not verify");
         const ca = new x509.X509Certificate(inputs.caCertPem);
-        const signingKey = await importPrivate(inputs.caPrivateKeyPem);
-        const publicKey = await csr.publicKey.export(ALG, ["verify"]);
         const san = csr.extensions.find((e) => e.type === "2.5.29.17"); // subjectAltName
-        const cert = await x509.X509CertificateGenerator.create({
-            serialNumber: nextSerial(),
+        return issue(inputs, {
             subject: csr.subject,
             issuer: ca.subject,
-            notBefore: new Date(),
-            notAfter: new Date(Date.now() + inputs.validityPeriodHours * 3600_000),
-            signingAlgorithm: ALG,
-            publicKey,
-            signingKey,
-            extensions: [
-                new x509.BasicConstraintsExtension(Boolean(inputs.isCaCertificate), undefined, true),
-                ...usageExtensions(inputs.allowedUses ?? []),
-                ...(san ? [san] : []),
-                await x509.SubjectKeyIdentifierExtension.create(publicKey),
-                await x509.AuthorityKeyIdentifierExtension.create(ca),
-            ],
+            publicKey: await csr.publicKey.export(ALG, ["verify"]),
+            signingKey: await importPrivate(inputs.caPrivateKeyPem),
+            san: san ? [san] : [],
+            issuerExtensions: [await x509.AuthorityKeyIdentifierExtension.create(ca)],
         });
-        return cert.toString("pem") + "\n";
     }
 }
