@@ -31,7 +31,8 @@ function buildLibrary(): string {
     const cache = path.join(root, "node_modules", ".cache", "istio-multicluster-library");
     const outDir = path.join(cache, "dist");
     const stamp = path.join(cache, "inputs.sha256");
-    const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    const walk = (dir: string): string[] =>
+        fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile());
     const inputs = [...walk(path.join(root, "components")).filter((f) => f.endsWith(".ts")).sort(), ...["tsconfig.json", "tsconfig.build.json", "package-lock.json"].map((f) => path.join(root, f))];
     const hash = crypto.createHash("sha256");
     for (const file of inputs) hash.update(path.relative(root, file)).update("\0").update(fs.readFileSync(file)).update("\0");
