@@ -109,6 +109,10 @@ export class Cluster extends pulumi.ComponentResource implements MeshClusterArgs
                 clusterIdentifier: args.clusterIdentifier ?? args.clusterName,
                 // Istio's charts are installed with Helm; plain objects go through server-side apply.
                 enableServerSideApply: true,
+                // A changed Secret (cacerts during a root rotation, a remote secret on a token rotation) is updated
+                // in place, never deleted and created: istiod must never see its CA or a remote cluster vanish.
+                // Set here so the guarantee holds whoever runs `up` (CI included), with no environment variable.
+                enableSecretMutable: true,
             },
             { parent: this },
         );

@@ -45,6 +45,15 @@ describe("three clusters on two networks", () => {
         }
     });
 
+    test("each cluster's provider applies server-side and updates Secrets in place (no delete-then-create of cacerts or remote secrets)", () => {
+        for (const { name } of THREE_CLUSTERS_TWO_NETWORKS) {
+            // Provider inputs reach the engine as strings.
+            const inputs = plain(providerOf(run, name).inputs);
+            expect({ name, enableServerSideApply: inputs.enableServerSideApply, enableSecretMutable: inputs.enableSecretMutable })
+                .toEqual({ name, enableServerSideApply: "true", enableSecretMutable: "true" });
+        }
+    });
+
     test("istio-system carries each cluster's network label", () => {
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
             const [ns] = inCluster(run, name, ofType(run.resources, NAMESPACE));

@@ -4,9 +4,8 @@
 #   <cache>/bin/                                                                 (symlinks: PATH-ready)
 #   <cache>/istio-<ver>/bin/pilot-discovery, <cache>/istio-<ver>/charts/{base,istiod,gateway}
 # Each piece is skipped when its stamp file holds the version. Usage: build.sh [piece...] (default: all).
-# Pieces: etcd kubernetes kwok helm istio; with BED_PULUMI=1 also pulumi kubernetes-provider tls-provider (by default
-# skipped: the Go module proxy answers 403 for the kubernetes/tls provider modules and the Node.js language host, so the
-# real engine cannot be built here; the live-mocks suite test/e2e/liveMesh.e2e.ts needs none of them).
+# Pieces: etcd kubernetes kwok helm istio pulumi kubernetes-provider. Each writes a SOURCE file saying what it was
+# built from. The tls provider is refused by the Go module proxy: test/e2e/tls-stand-in/ stands in for it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 # shellcheck disable=SC1091
@@ -169,77 +168,52 @@ build_istio() { local dir=$1 v=$2 mv; mv=$(istio_module_version "$2")
 }
 main_istio() { local v; for v in $ISTIO_VERSIONS; do piece istio "$v" build_istio || true; done; }
 
-# ---------------------------------------------------------------- Pulumi CLI + Node.js language host, providers
-# The versions come from package-lock.json so that the plugins match the SDKs.
-require_on_proxy() { # MODULE@VERSION: fail with a clear message when the Go module proxy does not serve it
-    local out; if ! out=$(cd "$CACHE" && go mod download -json "$1" 2>&1); then
-        echo "the Go module proxy does not serve $1:"; echo "$out" | grep -m1 '"Error"' || echo "$out" | tail -3; return 1; fi
-}
-commit_pseudo() { # MODULE TAG-MODULE@TAG: a pseudo-version of MODULE at the commit of another module's tag
-    local info; info=$(cd "$CACHE" && go mod download -json "$2") || return 1
-    echo "$info" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const o=j.Origin||{};if(!o.Hash){process.exit(1)}const t=new Date(j.Time).toISOString().replace(/[-:T]/g,"").slice(0,14);console.log(`v0.0.0-${t}-${o.Hash.slice(0,12)}`)})'
-}
+# ---------------------------------------------------------------- the real Pulumi engine: CLI and kubernetes provider
+# Pinned in versions.env. No Node.js language host: the suites run inline programs through the Automation API, which
+# serves the program from the Node process itself (`--client`). The tls provider's module is refused by the Go module
+# proxy: test/e2e/tls-stand-in/ stands in for it.
 build_pulumi() { local dir=$1 v=v$2
-    require_on_proxy "github.com/pulumi/pulumi/pkg/v3@$v"
     new_module "$dir/src" bed/pulumi; cd "$dir/src"
-    go mod edit -require "github.com/pulumi/pulumi/pkg/v3@$v" -require "github.com/pulumi/pulumi/sdk/v3@$v"
+    go get "github.com/pulumi/pulumi/pkg/v3@$v" "github.com/pulumi/pulumi/sdk/v3@$v"
     nonlocal_replaces "$(go_module_gomod "github.com/pulumi/pulumi/pkg/v3@$v")" >>go.mod
     printf '//go:build tools\npackage main\nimport _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"\n' >tools.go
-    go mod tidy -e
-    go build -trimpath -tags osusergo,grpcnotrace -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" \
+    # Fills go.sum for the main package's own dependencies (automaxprocs, appdash-data).
+    go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@$v"
+    go mod tidy
+    go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" \
         -o "$dir/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-    # The Node.js language host has no tags of its own: the pseudo-version of the sdk/v3 tag's commit.
-    local lh=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3 lv
-    lv=$(commit_pseudo "$lh" "github.com/pulumi/pulumi/sdk/v3@$v")
-    require_on_proxy "$lh@$lv"
-    new_module "$dir/src-nodejs" bed/pulumi-language-nodejs; cd "$dir/src-nodejs"
-    go mod edit -require "$lh@$lv" -require "github.com/pulumi/pulumi/sdk/v3@$v"
-    nonlocal_replaces "$(go_module_gomod "$lh@$lv")" >>go.mod
-    printf '//go:build tools\npackage main\nimport _ "%s"\n' "$lh" >tools.go
-    go mod tidy -e
-    go build -trimpath -tags osusergo,grpcnotrace -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$v" \
-        -o "$dir/bin/pulumi-language-nodejs" "$lh"
-    "$dir/bin/pulumi" version
+    "$dir/bin/pulumi" version | grep -qx "$v"
+    printf 'pulumi CLI %s built from github.com/pulumi/pulumi/pkg/v3@%s\n' "$v" "$v" >"$dir/SOURCE"
 }
-build_provider() { # DIR VERSION PROVIDER-REPO MAJOR: pulumi-resource-<name> from github.com/pulumi/pulumi-<name>/provider/v<major>
-    local dir=$1 v=$2 name=$3 major=$4
-    local pm="github.com/pulumi/pulumi-$name/provider/v$major" sm="github.com/pulumi/pulumi-$name/sdk/v$major" pv
-    # No provider/v* tags: the pseudo-version of the commit of the sdk's (or root's) v$v tag.
-    pv=$(commit_pseudo "$pm" "$sm@v$v" 2>/dev/null || commit_pseudo "$pm" "github.com/pulumi/pulumi-$name@v$v" 2>/dev/null) || {
-        echo "the Go module proxy serves neither $sm@v$v nor github.com/pulumi/pulumi-$name@v$v, whose commit names the provider's pseudo-version"
-        require_on_proxy "$sm@v$v"; return 1; }
-    require_on_proxy "$pm@$pv"
-    new_module "$dir/src" "bed/pulumi-resource-$name"; cd "$dir/src"
-    go mod edit -require "$pm@$pv"
-    nonlocal_replaces "$(go_module_gomod "$pm@$pv")" >>go.mod
-    # Local replaces of the provider's go.mod: ../sdk -> the sdk at its tag; ./<dir> (nested modules such as
-    # pulumi-tls' ./shim) -> that nested module at the same commit.
-    local gm; gm=$(go_module_gomod "$pm@$pv")
-    grep -q "=> ../sdk" "$gm" && go mod edit -replace "$sm=$sm@v$v"
-    local m
-    for m in $(sed -n 's#^\s*\(replace\s\+\)\?\([^ ]*\)\( v[^ ]*\)\? => \./.*#\2#p' "$gm"); do
-        go mod edit -replace "$m=$m@$pv"; done
-    # main.go embeds generated schema files: generate them in a copy of the cmd dir.
-    local mdir; mdir=$(go_module_dir "$pm@$pv")
-    rm -rf cmd; cp -r "$mdir/cmd/pulumi-resource-$name" cmd; chmod -R u+w cmd
-    printf '//go:build tools\npackage main\nimport _ "%s/cmd/pulumi-resource-%s"\n' "$pm" "$name" >tools.go
-    go mod tidy -e
-    (cd cmd && VERSION=$v go run generate.go)
-    rm -f cmd/generate.go
-    go build -trimpath -ldflags "-s -w -X $pm/pkg/version.Version=$v" -o "$dir/bin/pulumi-resource-$name" ./cmd
+build_kubernetes_provider() { local dir=$1 v=$2
+    local pm=github.com/pulumi/pulumi-kubernetes/provider/v4 mv=$KUBERNETES_PROVIDER_MODULE
+    new_module "$dir/src" bed/pulumi-resource-kubernetes; cd "$dir/src"
+    go mod edit -require "$pm@$mv"
+    nonlocal_replaces "$(go_module_gomod "$pm@$mv")" >>go.mod
+    # The provider's main embeds schema-embed.json and terraform-mapping-embed.json, which its own build makes from
+    # the committed schema.json (with the version set) and terraform-mapping.json; they are not in the module zip.
+    # Its main.go and generate.go, copied beside those two files, do exactly that here.
+    local mdir; mdir=$(go_module_dir "$pm@$mv")
+    rm -rf cmd; cp -r "$mdir/cmd/pulumi-resource-kubernetes" cmd; chmod -R u+w cmd
+    printf '//go:build tools\npackage main\nimport _ "%s/pkg/provider"\n' "$pm" >tools.go
+    go mod tidy
+    (cd cmd && VERSION=$v go run generate.go && rm generate.go)
+    go build -trimpath -ldflags "-s -w -X $pm/pkg/version.Version=$v" -o "$dir/bin/pulumi-resource-kubernetes" ./cmd
+    printf 'pulumi-resource-kubernetes %s built from %s@%s (the commit of tag v%s)\n' "$v" "$pm" "$mv" "$v" >"$dir/SOURCE"
 }
-build_kubernetes_provider() { build_provider "$1" "$2" kubernetes 4; }
-build_tls_provider() { build_provider "$1" "$2" tls 5; }
-main_pulumi() { piece pulumi "$(lock_version @pulumi/pulumi)" build_pulumi; }
-main_kubernetes-provider() { piece pulumi-resource-kubernetes "$(lock_version @pulumi/kubernetes)" build_kubernetes_provider; }
-main_tls-provider() { piece pulumi-resource-tls "$(lock_version @pulumi/tls)" build_tls_provider; }
+main_pulumi() {
+    # The CLI must not be older than the Node.js SDK that drives it.
+    local sdk; sdk=$(lock_version @pulumi/pulumi)
+    if [[ "$(printf '%s\n%s\n' "$sdk" "$PULUMI_VERSION" | sort -V | head -1)" != "$sdk" ]]; then
+        echo "PULUMI_VERSION=$PULUMI_VERSION in versions.env is older than @pulumi/pulumi $sdk in package-lock.json" >&2; FAILED=1; return 1; fi
+    piece pulumi "$PULUMI_VERSION" build_pulumi
+}
+main_kubernetes-provider() { piece pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider; }
 
 main() {
     local want=("$@")
     if [[ ${#want[@]} -eq 0 ]]; then
-        want=(etcd kubernetes kwok helm istio)
-        if [[ "${BED_PULUMI:-}" == "1" ]]; then want+=(pulumi kubernetes-provider tls-provider)
-        else echo "pulumi, kubernetes-provider, tls-provider: skipped (BED_PULUMI=1 builds them). The Go module proxy answers 403 for github.com/pulumi/pulumi-kubernetes/provider/v4, github.com/pulumi/pulumi-tls/provider/v5 and the Node.js language host module, so the real engine cannot be built here; test/e2e/liveMesh.e2e.ts runs the program under live mocks instead."; fi
+        want=(etcd kubernetes kwok helm istio pulumi kubernetes-provider)
     fi
     local t0; t0=$(date +%s)
     for p in "${want[@]}"; do
