@@ -25,6 +25,13 @@ import { Kube, isBedAddress, sleep } from "./kube";
 
 export const ISTIO_NS = "istio-system";
 
+/**
+ * istiod serves its /debug endpoints without authentication only to loopback peers (xds/debug.go
+ * allowAuthenticatedOrLocalhost; "istiod talking to itself"). Its listeners are on the istiod Service's ClusterIP
+ * (10.1.<g>.x in the run's namespace), so the suites call them from 127.0.0.1, as istiod's own container would.
+ */
+const DEBUG_CLIENT_ADDRESS = "127.0.0.1";
+
 /** True when host:port accepts a TCP connection. */
 export function tcpOpen(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
     return new Promise((resolve) => {
@@ -249,7 +256,7 @@ export class IstiodOperator {
         const ip = this.running?.clusterIP;
         if (!ip) return Promise.reject(new Error("not running"));
         return new Promise((resolve, reject) => {
-            const req = http.get({ host: ip, port: 8080, path: pathAndQuery, timeout: 5_000 }, (res) => {
+            const req = http.get({ host: ip, port: 8080, path: pathAndQuery, localAddress: DEBUG_CLIENT_ADDRESS, timeout: 5_000 }, (res) => {
                 const chunks: Buffer[] = [];
                 res.on("data", (c) => chunks.push(c));
                 res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
@@ -323,7 +330,7 @@ export class IstiodOperator {
         const ip = this.running?.clusterIP;
         if (!ip) throw new Error(`istiod of ${this.o.clusterName} is not running (${this.lastError ?? "no error"})`);
         return new Promise((resolve, reject) => {
-            const req = http.get({ host: ip, port: 8080, path: pathAndQuery, timeout: 10_000 }, (res) => {
+            const req = http.get({ host: ip, port: 8080, path: pathAndQuery, localAddress: DEBUG_CLIENT_ADDRESS, timeout: 10_000 }, (res) => {
                 const chunks: Buffer[] = [];
                 res.on("data", (c) => chunks.push(c));
                 res.on("end", () => {
