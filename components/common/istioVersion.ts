@@ -60,18 +60,6 @@ export function supportedMinor(version: string): (typeof SUPPORTED_ISTIO_MINORS)
 
 export const supportedMinorsText = () => SUPPORTED_ISTIO_MINORS.map((m) => `${m.minor}.x`).join(" and ");
 
-/**
- * `base.validationFailurePolicy` is read by the base and istiod charts from 1.29.2 and 1.30.0 on (and still in
- * release-1.31: templates/validatingwebhookconfiguration.yaml of both charts). Setting it to `Fail` makes the
- * chart render what istiod would otherwise patch in after start-up, so nothing flips the webhook back and
- * forth on upgrades.
- */
-export function supportsValidationFailurePolicy(version: string): boolean {
-    const v = requireVersion(version);
-    if (v.major === 1 && v.minor === 29) return v.patch >= 2;
-    return compareVersions(v, { major: 1, minor: 30, patch: 0 }) >= 0;
-}
-
 // ---- chart sources ------------------------------------------------------------------------------------
 
 /** Where the charts come from: a Helm repository, an OCI registry, or a directory holding base/, istiod/, gateway/. */

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
-import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart, supportsValidationFailurePolicy } from "../common/istioVersion";
+import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
 import { ClusterRevisions, declareRevisionedIstio, workloadRevision } from "./revisions";
 
@@ -59,9 +59,15 @@ export interface IstiodValuesArgs {
     istiodEnv?: Record<string, string>;
 }
 
-/** Values for the `base` chart. */
-export function baseValues(istioVersion: string): Record<string, unknown> {
-    return supportsValidationFailurePolicy(istioVersion) ? { base: { validationFailurePolicy: "Fail" } } : {};
+/**
+ * Values for the `base` chart: none of the mesh's own. In particular no `base.validationFailurePolicy`: on install
+ * the charts render Istio's validating webhooks fail-open, and istiod itself switches them to `Fail` once a dry run
+ * of an invalid Gateway through the API server is denied (pkg/webhooks/validation/controller). Forcing `Fail` from
+ * the start made the first Istio object of a first `up` race istiod's webhook listener ("connection refused"); on
+ * upgrades the charts leave the field out (`.Release.IsUpgrade`), so Helm keeps what istiod set.
+ */
+export function baseValues(_istioVersion: string): Record<string, unknown> {
+    return {};
 }
 
 /** Values for the `istiod` chart: the multi-primary identity of this cluster. */
@@ -74,7 +80,6 @@ export function istiodValues(args: IstiodValuesArgs): Record<string, unknown> {
             multiCluster: { clusterName: args.clusterName },
             network: args.network,
         },
-        ...baseValues(args.istioVersion),
     };
     if (args.istiodEnv && Object.keys(args.istiodEnv).length > 0) values.env = { ...args.istiodEnv };
     return values;

@@ -217,7 +217,7 @@ export interface RevisionedIstioArgs {
     cluster: ClusterRevisions;
     /** The mesh's chart source, for revisions that do not name their own. */
     chartSource?: string;
-    /** The base chart's values for a version (validationFailurePolicy and the like). */
+    /** The base chart's values for a version (the mesh's own; `defaultRevision` is added here). */
     baseValues: (version: string) => Record<string, unknown>;
     /** The istiod chart's values for a version (the cluster's multi-primary identity). */
     istiodValues: (version: string) => Record<string, unknown>;

@@ -225,7 +225,9 @@ describe("two clusters on one network", () => {
             const { chart, values, version } = plain(r.inputs);
             expect(version).toBe("1.30.5");
             expect(unreadPaths(chart, values, version)).toEqual([]);
-            if (chart !== "gateway") expect(values.base).toEqual({ validationFailurePolicy: "Fail" });
+            // No failurePolicy override: Istio's webhooks start fail-open and istiod closes them once it serves
+            // (forcing Fail raced istiod's webhook listener on a first up, found on the real engine).
+            expect(values.base).toBeUndefined();
             if (chart === "istiod") expect(values.global).toMatchObject({ hub: "docker.io/istio", tag: "1.30.5" });
         }
     });

@@ -263,9 +263,9 @@ test("without revisions the mesh is the single-version one of before: release is
     const run = await runProgram(existingStack(THREE_CLUSTERS_TWO_NETWORKS), CALLS);
     const releases = ofType(run.resources, RELEASE).filter((r) => r.name.startsWith("mesh-cluster1-"));
     expect(releases.map((r) => `${r.name} ${r.inputs.name} ${JSON.stringify(Object.keys(r.inputs.values).sort())}`).sort()).toEqual([
-        'mesh-cluster1-base istio-base ["base"]',
+        'mesh-cluster1-base istio-base []',
         'mesh-cluster1-eastwest-release istio-eastwestgateway ["global","name","networkGateway","service"]',
-        'mesh-cluster1-istiod istiod ["base","global"]',
+        'mesh-cluster1-istiod istiod ["global"]',
     ]);
     expect(run.resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Chart" || r.type === MWC)).toEqual([]);
     const ns = run.resources.find((r) => r.type === "kubernetes:core/v1:Namespace" && r.inputs.metadata?.name === "sample")!;

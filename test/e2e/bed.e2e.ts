@@ -1,6 +1,7 @@
 /**
- * Smoke test of the bed runner (test/e2e/bed/clusters.ts): three clusters, loopback only.
- * Needs the binaries of `npm run bed:build`. Run: npx jest -c jest.e2e.config.js test/e2e/bed.e2e.ts
+ * Smoke test of the bed runner (test/e2e/bed/clusters.ts): three clusters in the run's own network namespace.
+ * Control planes listen on 127/8; pods, Services, load balancers and nodes are in 10/8, which only exists inside
+ * the namespace. Run: npm run test:e2e -- test/e2e/bed.e2e.ts
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -10,6 +11,7 @@ import * as path from "path";
 import { Bed, BedCluster, kube, kubeRequest, startBed, waitFor } from "./bed/clusters";
 
 const LOOPBACK = /^127\.\d+\.\d+\.\d+$/;
+const BED_RANGE = /^(127|10)\.\d+\.\d+\.\d+$/;
 
 /** Listening and connected TCP sockets of the given pids: [{ pid, local, peer, state }]. */
 function sockets(pids: Set<number>): { pid: number; state: string; local: string; peer: string }[] {
@@ -27,7 +29,7 @@ function sockets(pids: Set<number>): { pid: number; state: string; local: string
 }
 const host = (addr: string) => addr.replace(/^\[?(::ffff:)?/, "").replace(/\]?:[^:]*$/, "");
 
-describe("e2e bed: three loopback clusters", () => {
+describe("e2e bed: three clusters in the run's own network namespace", () => {
     let bed: Bed | undefined;
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "istio-mc-bed-smoke-"));
 
@@ -42,16 +44,16 @@ describe("e2e bed: three loopback clusters", () => {
 
     const each = (fn: (c: BedCluster) => Promise<void>) => Promise.all(bed!.clusters.map(fn));
 
-    test("every address is loopback and distinct per cluster; the kubeconfig's CA verifies the API server", async () => {
+    test("control planes on loopback, cluster ranges in 10/8 and distinct per cluster; the kubeconfig's CA verifies the API server", async () => {
         const seen = new Set<string>();
         for (const c of bed!.clusters) {
             for (const cidr of [c.serviceCidr, c.podCidr, c.loadBalancerCidr]) {
-                expect(cidr).toMatch(/^127\./);
+                expect(cidr).toMatch(/^10\./);
                 expect(seen.has(cidr)).toBe(false);
                 seen.add(cidr);
             }
             expect(c.apiServerAddress).toMatch(LOOPBACK);
-            c.nodeIps.forEach((ip) => expect(ip).toMatch(LOOPBACK));
+            c.nodeIps.forEach((ip) => expect(ip).toMatch(/^10\.4\./));
             const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(c.kubeconfig)![1], "base64").toString();
             const r = await kubeRequest({ ...c, caCertPath: writeTmp(ca) }, "GET", "/version");
             expect(r.status).toBe(200);
@@ -59,7 +61,7 @@ describe("e2e bed: three loopback clusters", () => {
         }
     });
 
-    test("the Service CIDR is a 127.x ServiceCIDR and the kubernetes Service has a 127.x ClusterIP", () =>
+    test("the Service CIDR is the cluster's 10.1.x ServiceCIDR and the kubernetes Service has its first address", () =>
         each(async (c) => {
             const sc = await kube(c, "GET", "/apis/networking.k8s.io/v1/servicecidrs/kubernetes");
             expect(sc.spec.cidrs).toEqual([c.serviceCidr]);
@@ -67,17 +69,17 @@ describe("e2e bed: three loopback clusters", () => {
             expect(svc.spec.clusterIP).toBe(c.kubernetesServiceIp);
         }));
 
-    test("nodes are Ready with 127.x InternalIPs and no taints", () =>
+    test("nodes are Ready with 10.4.x InternalIPs and no taints", () =>
         each(async (c) => {
             const nodes = (await kube(c, "GET", "/api/v1/nodes")).items as any[];
             expect(nodes.map((n) => n.metadata.name).sort()).toEqual(c.nodeNames);
             for (const n of nodes) {
                 expect(n.spec.taints ?? []).toEqual([]);
-                expect(n.status.addresses.find((a: any) => a.type === "InternalIP").address).toMatch(LOOPBACK);
+                expect(c.nodeIps).toContain(n.status.addresses.find((a: any) => a.type === "InternalIP").address);
             }
         }));
 
-    test("a Deployment becomes Available; its pods get 127.x pod IPs; no EndpointSlice endpoint (loopback)", () =>
+    test("a Deployment becomes Available; its pods get 10.2.x pod IPs, which the Service's Endpoints and EndpointSlices list", () =>
         each(async (c) => {
             const labels = { app: "smoke" };
             await kube(c, "POST", "/apis/apps/v1/namespaces/default/deployments", {
@@ -98,15 +100,20 @@ describe("e2e bed: three loopback clusters", () => {
             expect(pods).toHaveLength(2);
             for (const p of pods) {
                 expect(p.status.phase).toBe("Running");
-                expect(p.status.podIP).toMatch(/^127\.2\./);
-                expect(p.status.hostIP).toMatch(LOOPBACK);
+                expect(p.status.podIP).toMatch(new RegExp(`^10\\.2\\.${c.octet}\\.`));
+                expect(c.nodeIps).toContain(p.status.hostIP);
             }
-            // Loopback addresses are refused in EndpointSlices: the controller reports it, the slice has no endpoint.
-            await new Promise((r) => setTimeout(r, 2000));
-            const slices = (await kube(c, "GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dsmoke")).items as any[];
-            const endpoints = slices.flatMap((s) => s.endpoints ?? []);
-            console.log(`${c.name}: EndpointSlices of smoke: ${slices.length}, endpoints: ${JSON.stringify(endpoints)}`);
-            expect(endpoints).toEqual([]);
+            // Outside 127/8, Kubernetes accepts pod addresses: both controllers list them, as on a real cluster (the
+            // kubernetes provider's Service await watches Endpoints; istiod reads EndpointSlices).
+            const podIps = pods.map((p) => p.status.podIP).sort();
+            const sliceIps = await waitFor(`${c.name}: EndpointSlice of smoke lists both pods`, async () => {
+                const slices = (await kube(c, "GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dsmoke")).items as any[];
+                const ips = slices.flatMap((s) => (s.endpoints ?? []).filter((e: any) => e.conditions?.ready).flatMap((e: any) => e.addresses)).sort();
+                return ips.length === 2 ? ips : undefined;
+            });
+            expect(sliceIps).toEqual(podIps);
+            const endpoints = await kube(c, "GET", "/api/v1/namespaces/default/endpoints/smoke");
+            expect((endpoints.subsets ?? []).flatMap((s: any) => (s.addresses ?? []).map((a: any) => a.ip)).sort()).toEqual(podIps);
         }));
 
     test("a Job's pod completes", () =>
@@ -140,27 +147,27 @@ describe("e2e bed: three loopback clusters", () => {
             expect(review.body.status.userInfo.username).toBe("system:serviceaccount:default:reader");
         }));
 
-    test("a LoadBalancer Service gets a 127.x ingress IP from the cluster's LB range", () =>
+    test("a LoadBalancer Service gets an ingress IP from the cluster's 10.3.x LB range", () =>
         each(async (c) => {
             const svc = await kube(c, "POST", "/api/v1/namespaces/default/services", {
                 apiVersion: "v1", kind: "Service", metadata: { name: "smoke-lb" },
                 spec: { type: "LoadBalancer", selector: { app: "smoke" }, ports: [{ port: 15443, targetPort: 15443 }] },
             });
-            expect(svc.spec.clusterIP).toMatch(new RegExp(`^127\\.1\\.${c.octet}\\.`));
+            expect(svc.spec.clusterIP).toMatch(new RegExp(`^10\\.1\\.${c.octet}\\.`));
             const ip = await waitFor(`${c.name}: LB ingress`, async () => {
                 const s = await kube(c, "GET", "/api/v1/namespaces/default/services/smoke-lb");
                 return s.status?.loadBalancer?.ingress?.[0]?.ip as string | undefined;
             });
-            expect(ip).toBe(svc.spec.clusterIP.replace(/^127\.1\./, "127.3."));
+            expect(ip).toBe(svc.spec.clusterIP.replace(/^10\.1\./, "10.3."));
         }));
 
-    test("the API server calls a webhook on its Service's 127.x ClusterIP (no aggregator routing)", async () => {
+    test("the API server calls a webhook on its Service's 10.1.x ClusterIP (no aggregator routing)", async () => {
         const c = bed!.clusters[0];
         const svc = await kube(c, "POST", "/api/v1/namespaces/default/services", {
             apiVersion: "v1", kind: "Service", metadata: { name: "hook" }, spec: { ports: [{ port: 443, targetPort: 9443 }] },
         });
         const ip: string = svc.spec.clusterIP;
-        expect(ip).toMatch(new RegExp(`^127\\.1\\.${c.octet}\\.`));
+        expect(ip).toMatch(new RegExp(`^10\\.1\\.${c.octet}\\.`));
         // A serving certificate for hook.default.svc signed by the cluster CA; the server listens on the ClusterIP.
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bed-hook-"));
         fs.writeFileSync(path.join(dir, "ext"), "subjectAltName=DNS:hook.default.svc\n");
@@ -203,7 +210,7 @@ describe("e2e bed: three loopback clusters", () => {
         }
     });
 
-    test("every listener of the bed is on 127/8 and every connection goes to 127/8", () => {
+    test("every listener of the bed is on a bed address (127/8, 10/8) and every connection goes to one", () => {
         const pids = new Set(bed!.processes().map((p) => p.pid));
         pids.add(process.pid);
         const rows = sockets(pids);
@@ -212,8 +219,8 @@ describe("e2e bed: three loopback clusters", () => {
             [...new Set(listeners.map((r) => `${bed!.processes().find((p) => p.pid === r.pid)?.name ?? "test"} ${r.local}`))].join(", "));
         expect(listeners.length).toBeGreaterThan(0);
         for (const r of rows) {
-            expect(host(r.local)).toMatch(LOOPBACK);
-            if (r.state !== "LISTEN") expect(host(r.peer)).toMatch(LOOPBACK);
+            expect(host(r.local)).toMatch(BED_RANGE);
+            if (r.state !== "LISTEN") expect(host(r.peer)).toMatch(BED_RANGE);
         }
     });
 

@@ -1,28 +1,34 @@
 /**
- * The e2e bed runner: N real Kubernetes control planes on this machine, loopback only.
+ * The e2e bed runner: N real Kubernetes control planes in a network namespace of the run's own.
  *
  * Binaries come from `test/e2e/bed/build.sh` (cache `${ISTIO_MC_BED_CACHE:-~/.cache/istio-multicluster-bed}`).
+ * `test/e2e/run.sh` (`npm run test:e2e`) builds them in the machine's namespace, then runs every suite inside
+ * `unshare --net --pid`: a namespace with only `lo`, which holds 10.0.0.0/8 as well as 127.0.0.0/8 (an address
+ * added to `lo` with a prefix makes the whole prefix local). It reaches nothing else and is gone with the run.
+ * `startBed` refuses to start anywhere else (`inOwnNetworkNamespace`).
  *
  *   const bed = await startBed({ names: ["c1", "c2", "c3"], workDir: "/tmp/bed" });
  *   try { ... bed.clusters[0].kubeconfigPath ... await kubeRequest(bed.clusters[0], "GET", "/api/v1/nodes") }
  *   finally { await bed.stop(); }
  *
  * What runs: one etcd for the whole bed (one `--etcd-prefix` per cluster); per cluster a kube-apiserver, a
- * kube-controller-manager (service-account-token Secrets get `token` and `ca.crt`), a kube-scheduler and kwok
- * (2 fake Ready nodes without taints; pods go Running/Ready, Jobs' pods complete, with kwok's own "fast" stages;
- * a Stage of ours gives LoadBalancer Services an ingress IP).
+ * kube-controller-manager (service-account-token Secrets get `token` and `ca.crt`; endpoints and endpoint-slice
+ * controllers write pod addresses as on a real cluster), a kube-scheduler and kwok (2 fake Ready nodes without
+ * taints; pods go Running/Ready, Jobs' pods complete, with kwok's own "fast" stages; a Stage of ours gives
+ * LoadBalancer Services an ingress IP).
  *
- * Address plan (all in 127.0.0.0/8). A bed takes a slot s (0..15, the first free one unless `slot` is given);
- * cluster i (1-based) of the bed gets g = 16*s + i and:
+ * Address plan. A bed takes a slot s (0..15, the first free one unless `slot` is given); cluster i (1-based) of
+ * the bed gets g = 16*s + i and:
  *   API server        https://127.0.<g>.1:6443  (controller-manager :10257, scheduler :10259 on the same IP)
- *   Service CIDR      127.1.<g>.0/24   (`kubernetes` Service = 127.1.<g>.1)
- *   pod CIDR          127.2.<g>.0/24   (kwok's --cidr)
- *   LB CIDR           127.3.<g>.0/24   (a LoadBalancer Service with ClusterIP 127.1.<g>.d gets 127.3.<g>.d)
- *   node IPs          127.4.<g>.1, 127.4.<g>.2
+ *   Service CIDR      10.1.<g>.0/24    (`kubernetes` Service = 10.1.<g>.1)
+ *   pod CIDR          10.2.<g>.0/24    (kwok's --cidr)
+ *   LB CIDR           10.3.<g>.0/24    (a LoadBalancer Service with ClusterIP 10.1.<g>.d gets 10.3.<g>.d)
+ *   node IPs          10.4.<g>.1, 10.4.<g>.2
  *   etcd              http://127.5.<s>.1:2379 (peer :2380)
- * Kubernetes refuses loopback addresses in Endpoints/EndpointSlices (ValidateNonSpecialIP), so: the API
- * server runs with `--endpoint-reconciler-type=none`, and pods (127.x IPs) never appear in EndpointSlices.
- * No `--enable-aggregator-routing`: webhook calls go to the Service's ClusterIP (127.1.<g>.x), where a test
+ * Pods, Services, load balancers and nodes are outside 127/8, so Kubernetes accepts them in Endpoints and
+ * EndpointSlices (it refuses loopback ones) and the kubernetes provider's Service await sees endpoints settle.
+ * The API server still runs with `--endpoint-reconciler-type=none`: its own address is loopback.
+ * No `--enable-aggregator-routing`: webhook calls go to the Service's ClusterIP (10.1.<g>.x), where a test
  * may run a real process listening on that address.
  *
  * Processes: each child runs in its own process group (and dies with this process through
@@ -141,11 +147,31 @@ export function istioDir(version: string, cacheDir = defaultCacheDir()): { pilot
     return { pilotDiscovery: path.join(dir, "bin", "pilot-discovery"), charts: path.join(dir, "charts") };
 }
 
-/** Environment for child processes: no proxies, loopback never proxied. */
+/**
+ * True when this process runs in a network namespace other than the machine's (pid 1's of the host): the one
+ * `test/e2e/run.sh` creates. Only there may the bed use addresses outside 127.0.0.0/8.
+ */
+export function inOwnNetworkNamespace(): boolean {
+    const hostNs = process.env.E2E_HOST_NETNS;
+    if (!hostNs) return false;
+    try {
+        return fs.statSync("/proc/self/ns/net").ino !== fs.statSync(hostNs).ino;
+    } catch {
+        return false;
+    }
+}
+
+/** An address the bed's clients may dial: 127.0.0.0/8 anywhere; 10.0.0.0/8 only inside the run's own namespace. */
+export function isBedAddress(host: string): boolean {
+    if (host === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return true;
+    return /^10\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) && inOwnNetworkNamespace();
+}
+
+/** Environment for child processes: no proxies, the bed's addresses never proxied. */
 export function bedChildEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"]) delete env[k];
-    env.NO_PROXY = env.no_proxy = "127.0.0.0/8,localhost";
+    env.NO_PROXY = env.no_proxy = "127.0.0.0/8,10.0.0.0/8,localhost";
     return { ...env, ...extra };
 }
 
@@ -368,7 +394,7 @@ spec:
       {{ $ip := splitList "." .spec.clusterIP }}
       loadBalancer:
         ingress:
-        - ip: {{ printf "127.3.%s.%s" (index $ip 2) (index $ip 3) | Quote }}
+        - ip: {{ printf "10.3.%s.%s" (index $ip 2) (index $ip 3) | Quote }}
           ipMode: VIP
 `;
 
@@ -444,6 +470,10 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
         if (!fs.existsSync(path.join(binDir, b))) {
             throw new Error(`startBed: ${path.join(binDir, b)} is missing: run \`npm run bed:build\` (test/e2e/bed/build.sh) first`);
         }
+    }
+    if (!inOwnNetworkNamespace()) {
+        throw new Error("startBed: not inside the run's own network namespace. Run the suites with `npm run test:e2e` " +
+            "(test/e2e/run.sh), or a bed by hand with `bash test/e2e/run.sh node test/e2e/bed/cli.js start`.");
     }
     const workDir = path.resolve(opts.workDir);
     fs.mkdirSync(workDir, { recursive: true });
@@ -550,7 +580,7 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
             const dir = path.join(workDir, name);
             fs.rmSync(dir, { recursive: true, force: true });
             const apiIp = `127.0.${g}.1`;
-            const kubernetesServiceIp = `127.1.${g}.1`;
+            const kubernetesServiceIp = `10.1.${g}.1`;
             makePki(path.join(dir, "pki"), apiIp, kubernetesServiceIp, name);
             const pki = (f: string) => path.join(dir, "pki", f);
             const caCert = fs.readFileSync(pki("ca.crt"), "utf8");
@@ -561,9 +591,9 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
             fs.writeFileSync(kubeconfigPath, kubeconfig, { mode: 0o600 });
             return {
                 name, index, octet: g, kubeconfigPath, kubeconfig, apiServerUrl, apiServerAddress: apiIp, apiServerPort: 6443,
-                serviceCidr: `127.1.${g}.0/24`, kubernetesServiceIp, podCidr: `127.2.${g}.0/24`,
-                loadBalancerCidr: `127.3.${g}.0/24`,
-                nodeNames: [`${name}-node-1`, `${name}-node-2`], nodeIps: [`127.4.${g}.1`, `127.4.${g}.2`],
+                serviceCidr: `10.1.${g}.0/24`, kubernetesServiceIp, podCidr: `10.2.${g}.0/24`,
+                loadBalancerCidr: `10.3.${g}.0/24`,
+                nodeNames: [`${name}-node-1`, `${name}-node-2`], nodeIps: [`10.4.${g}.1`, `10.4.${g}.2`],
                 caCert, caCertPath: pki("ca.crt"), caKeyPath: pki("ca.key"),
                 clientCertPath: pki("admin.crt"), clientKeyPath: pki("admin.key"),
                 serviceAccountKeyPath: pki("sa.key"), serviceAccountPublicKeyPath: pki("sa.pub"),

@@ -15,9 +15,9 @@ export interface BedCluster {
     kubeconfigPath: string;
     kubeconfig: string;
     apiServerUrl: string;
-    serviceCidr?: string;
-    podCidr?: string;
-    loadBalancerCidr?: string;
+    serviceCidr: string;
+    podCidr: string;
+    loadBalancerCidr: string;
     [k: string]: unknown;
 }
 

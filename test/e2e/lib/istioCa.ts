@@ -10,7 +10,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
-import { Kube, isLoopbackHost } from "./kube";
+import { Kube, isBedAddress } from "./kube";
 
 function varint(n: number): Buffer {
     const out: number[] = [];
@@ -61,7 +61,7 @@ export interface WorkloadCert {
 
 /** A workload certificate for `serviceAccount` in `namespace`, from istiod at `ip`:15012. */
 export async function workloadCertFromIstiod(o: { kube: Kube; ip: string; rootsPem: string; namespace: string; serviceAccount: string; dir: string; label: string }): Promise<WorkloadCert> {
-    if (!isLoopbackHost(o.ip)) throw new Error(`refusing to dial ${o.ip}: the bed is loopback only`);
+    if (!isBedAddress(o.ip)) throw new Error(`refusing to dial ${o.ip}: not an address of the bed`);
     const tr = await o.kube.create(`/api/v1/namespaces/${o.namespace}/serviceaccounts/${o.serviceAccount}/token`, {
         apiVersion: "authentication.k8s.io/v1",
         kind: "TokenRequest",

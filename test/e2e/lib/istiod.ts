@@ -9,7 +9,7 @@
  * - takes the env of the Deployment's `discovery` container as the chart rendered it (CLUSTER_ID, REVISION,
  *   INJECTION_WEBHOOK_CONFIG_NAME, …), resolving fieldRefs as the kubelet would;
  * - starts pilot-discovery with `--kubeconfig` (the bed's admin kubeconfig, in place of the pod's service
- *   account) and every listener on the Service's ClusterIP, which lies in the bed's 127.x Service range: the
+ *   account) and every listener on the Service's ClusterIP, which lies in the bed's Service range (10.1.<g>.0/24, inside the run's own network namespace): the
  *   API server (no aggregator routing) calls webhooks at ClusterIP:443, so `--httpsAddr <ClusterIP>:443`;
  * - runs in an empty working directory, so the relative defaults (./etc/istio/config/mesh,
  *   ./var/lib/istio/inject/config) are absent and istiod reads mesh config and injection template from the
@@ -21,7 +21,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
-import { Kube, isLoopbackHost, sleep } from "./kube";
+import { Kube, isBedAddress, sleep } from "./kube";
 
 export const ISTIO_NS = "istio-system";
 
@@ -195,7 +195,7 @@ export class IstiodOperator {
             return;
         }
         const clusterIP: string = svc.spec.clusterIP;
-        if (!isLoopbackHost(clusterIP)) throw new Error(`istiod ClusterIP ${clusterIP} is not in 127.0.0.0/8: refusing to bind`);
+        if (!isBedAddress(clusterIP)) throw new Error(`istiod ClusterIP ${clusterIP} is not an address of the bed: refusing to bind`);
         const caDir = path.join(this.o.workDir, "cacerts");
         fs.mkdirSync(caDir, { recursive: true });
         for (const [file, data] of Object.entries<string>(secret.data ?? {})) {

@@ -1,11 +1,13 @@
 /**
  * A small Kubernetes REST client for the end-to-end suite: reads objects back from the bed's real API servers.
  * It speaks HTTPS with what a kubeconfig gives (CA data, client certificate or bearer token), and refuses any
- * server outside 127.0.0.0/8 (the bed is loopback only).
+ * server that is not the bed's (127.0.0.0/8; 10.0.0.0/8 only inside the run's own network namespace).
  */
 import * as fs from "fs";
 import { parse as parseYaml } from "yaml";
-import { KubeResponse, kubeHttps } from "../bed/clusters";
+import { KubeResponse, isBedAddress, kubeHttps } from "../bed/clusters";
+
+export { isBedAddress };
 
 export interface KubeCredentials {
     server: string;
@@ -52,17 +54,12 @@ export class KubeError extends Error {
     }
 }
 
-/** True for an IPv4 address in 127.0.0.0/8 or "localhost". */
-export function isLoopbackHost(host: string): boolean {
-    return host === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
 export class Kube {
     private readonly url: URL;
 
     constructor(public readonly creds: KubeCredentials, public readonly name = creds.server) {
         this.url = new URL(creds.server);
-        if (!isLoopbackHost(this.url.hostname)) throw new Error(`refusing to dial ${creds.server}: the bed is loopback only`);
+        if (!isBedAddress(this.url.hostname)) throw new Error(`refusing to dial ${creds.server}: not an address of the bed`);
     }
 
     static fromKubeconfig(text: string, name?: string): Kube {

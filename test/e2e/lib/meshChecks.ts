@@ -12,7 +12,7 @@ import { gunzipSync } from "zlib";
 import { parse as parseYaml } from "yaml";
 import { Bed, BedCluster, chartsDir, pilotDiscovery } from "./bed";
 import { ISTIO_NS, IstiodOperator } from "./istiod";
-import { Kube, KubeError, b64, eventually, isLoopbackHost } from "./kube";
+import { Kube, KubeError, b64, eventually, isBedAddress } from "./kube";
 
 const MIN = 60_000;
 
@@ -92,12 +92,12 @@ export function requireBedFiles(versions: string[], extra: string[] = []): void 
     }
 }
 
-/** The bed's clusters in the order of `names`, each with a loopback API server. */
+/** The bed's clusters in the order of `names`, each with an API server at an address of the bed. */
 export function bedClusters(bed: Bed, names: string[]): BedCluster[] {
     return names.map((n) => {
         const c = bed.clusters.find((x) => x.name === n);
         if (!c) throw new Error(`bed has no cluster ${n}`);
-        if (!isLoopbackHost(new URL(c.apiServerUrl).hostname)) throw new Error(`${n}: API server ${c.apiServerUrl} is not loopback`);
+        if (!isBedAddress(new URL(c.apiServerUrl).hostname)) throw new Error(`${n}: API server ${c.apiServerUrl} is not an address of the bed`);
         return c;
     });
 }
@@ -165,12 +165,12 @@ export async function expectRemoteSecrets(k: Kube, others: string[], serverOf: (
     }
 }
 
-/** The east-west gateway's Service is labelled with `network` and has a loopback LB address: returns it. */
-export async function expectEastWestService(k: Kube, network: string): Promise<string> {
+/** The east-west gateway's Service is labelled with `network` and has an address of its cluster's LB range: returns it. */
+export async function expectEastWestService(k: Kube, network: string, loadBalancerCidr: string): Promise<string> {
     const svc = await k.get(`/api/v1/namespaces/${ISTIO_NS}/services/istio-eastwestgateway`);
     expect(svc.metadata.labels["topology.istio.io/network"]).toBe(network);
-    const ip = svc.status?.loadBalancer?.ingress?.[0]?.ip;
-    expect(isLoopbackHost(ip)).toBe(true);
+    const ip: string = svc.status?.loadBalancer?.ingress?.[0]?.ip;
+    expect(ip).toMatch(new RegExp(`^${loadBalancerCidr.replace(/\.0\/24$/, "").replace(/\./g, "\\.")}\\.\\d+$`));
     return ip;
 }
 
@@ -335,20 +335,42 @@ export async function expectValidationFailsClosed(k: Kube, istiod: IstiodOperato
     await eventually(`${n} istiod back`, () => k.create(VIRTUAL_SERVICES, valid, true), 2 * MIN, intervalMs);
 }
 
-/** Listening sockets of pilot-discovery and the bed's processes (`ss -ltnp`). */
-export function bedListeners(): { local: string; proc: string }[] {
-    const out = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" });
-    const rows = out
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => ({ local: l.trim().split(/\s+/)[3], proc: /users:\(\("([^"]+)"/.exec(l)?.[1] ?? "?" }));
-    return rows.filter((r) => /^(pilot-discovery|etcd|kube-apiserver|kube-controller|kube-scheduler|kwok)/.test(r.proc));
+const BED_PROCESSES = /^(pilot-discovery|etcd|kube-apiserver|kube-controller|kube-scheduler|kwok|pulumi|node)/;
+
+/** TCP/UDP sockets as `ss` sees them: `args` e.g. ["-ltnpH"]; `hostNamespace` runs it in the machine's namespace. */
+function sockets(args: string[], hostNamespace = false): { state: string; local: string; peer: string; proc?: string }[] {
+    const out = hostNamespace
+        ? execFileSync("nsenter", [`--net=${process.env.E2E_HOST_NETNS}`, "ss", ...args], { encoding: "utf8" })
+        : execFileSync("ss", args, { encoding: "utf8" });
+    return out.split("\n").filter(Boolean).map((l) => {
+        const f = l.trim().split(/\s+/);
+        // With -H and without -t/-u alone, the first column is the protocol (tcp/udp).
+        const [state, local, peer] = /^(tcp|udp)$/.test(f[0]) ? [f[1], f[4], f[5]] : [f[0], f[3], f[4]];
+        return { state, local, peer, proc: /users:\(\("([^"]+)"/.exec(l)?.[1] };
+    });
 }
 
-/** At least `minPilot` of `ours` are pilot-discovery's, and every one is on 127.0.0.0/8. */
-export function expectListenersOnLoopback(ours: { local: string; proc: string }[], minPilot: number): void {
+/** Listening sockets of pilot-discovery and the bed's processes in the run's namespace (`ss -ltnp`). */
+export function bedListeners(): { local: string; proc: string }[] {
+    return sockets(["-ltnpH"]).filter((r) => r.proc && BED_PROCESSES.test(r.proc)).map((r) => ({ local: r.local, proc: r.proc! }));
+}
+
+/**
+ * The run is sealed in its own network namespace: at least `minPilot` listeners are pilot-discovery's and every
+ * listener of the bed is on a bed address (127/8, 10/8) inside it; and in the machine's own namespace (`ss` through
+ * nsenter on E2E_HOST_NETNS) no TCP or UDP socket, listening or connected, belongs to any process of the run.
+ * (The run has a PID namespace of its own too, so every process `ss -p` can name there would be the run's.)
+ */
+export function expectRunSealedInItsNamespace(minPilot: number): { inside: string[]; outsideOfRun: string[] } {
+    const ours = bedListeners();
     expect(ours.filter((r) => r.proc.startsWith("pilot-discovery")).length).toBeGreaterThanOrEqual(minPilot);
-    for (const r of ours) expect([r.proc, r.local]).toEqual([r.proc, expect.stringMatching(/^127\.\d+\.\d+\.\d+:\d+$/)]);
+    for (const r of ours) {
+        const host = r.local.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+        expect([r.proc, r.local, isBedAddress(host)]).toEqual([r.proc, r.local, true]);
+    }
+    const outside = sockets(["-tuanpH"], true).filter((r) => r.proc).map((r) => `${r.proc} ${r.state} ${r.local} ${r.peer}`);
+    expect(outside).toEqual([]);
+    return { inside: ours.map((r) => `${r.proc} ${r.local}`), outsideOfRun: outside };
 }
 
 /** After an upgrade: istiod of `n` runs `to` (and ran `from`), re-syncs with `others`, and the injector still has the mesh root. */

@@ -1,64 +1,98 @@
 /**
- * The Pulumi side of the suite: the real CLI (built by the bed) through the Automation API, a local file
- * backend in a temporary directory, and a temporary project directory, so no Pulumi.<stack>.yaml is ever
- * written into the repository.
+ * The Pulumi side of the end-to-end suites: the real CLI (built by the bed from Go modules) through the Automation
+ * API, with the program run inline. There is no Node.js language host here (its Go module is refused): an inline
+ * program needs none, because the Automation API serves it from this Node process and runs the CLI with `--client`.
+ * The inline program does exactly what index.ts does, `stackOutputs(deploy(pulumi.runtime.allConfig()))`
+ * (test/stacks/program.test.ts ties the two together).
  *
- * The project directory holds a copy of Pulumi.yaml (its `backend` pointed at the temporary state) and
- * symlinks to the program (index.ts, components, stacks, package.json, tsconfig.json, node_modules).
+ * Each run gets its own PULUMI_HOME, a local file backend (PULUMI_BACKEND_URL, which beats the project's
+ * `backend.url`) and a project directory holding a copy of the repository's Pulumi.yaml, so the CLI applies the
+ * project's typed config and defaults as it would for a user; no Pulumi.<stack>.yaml is written into the repository.
+ *
+ * Plugins: the engine prefers a `pulumi-resource-<name>` on PATH. PATH holds the bed's bin directory
+ * (pulumi-resource-kubernetes 4.25.0, built from Go modules) and the tls STAND-IN (test/e2e/tls-stand-in/: a
+ * Node.js provider on openssl, because the Go module proxy refuses pulumi-tls). Automatic plugin downloads are off.
  */
 import * as fs from "fs";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { parse as parseYaml, stringify } from "yaml";
-import { REPO } from "./bed";
+import { REPO, cacheDir } from "./bed";
 import { clustersConfig } from "./meshChecks";
 
 export { REPO };
+
+/** The tls provider stand-in (named wherever it is used): the Go module proxy refuses the real one. */
+export const TLS_STAND_IN = path.join(REPO, "test/e2e/tls-stand-in");
 
 export interface PulumiEnv {
     home: string;
     stateDir: string;
     projectDir: string;
+    /** Directory whose bin/ holds the CLI (PulumiCommand.get's `root`). */
+    cliRoot: string;
     envVars: Record<string, string>;
 }
 
+/** The CLI and plugin directory: the bed cache's bin/ (build.sh pieces `pulumi`, `kubernetes-provider`). */
+export function engineBinDir(): string {
+    const bin = path.join(cacheDir(), "bin");
+    for (const b of ["pulumi", "pulumi-resource-kubernetes"]) {
+        if (!fs.existsSync(path.join(bin, b))) throw new Error(`${path.join(bin, b)} is missing: run test/e2e/bed/build.sh`);
+    }
+    return bin;
+}
+
 /** Makes PULUMI_HOME, the state directory and the project directory under `root`. */
-export function preparePulumi(root: string, binDir: string): PulumiEnv {
+export function preparePulumi(root: string, extraEnv: Record<string, string> = {}): PulumiEnv {
+    const bin = engineBinDir();
     const home = path.join(root, "pulumi-home");
     const stateDir = path.join(root, "state");
     const projectDir = path.join(root, "project");
-    for (const d of [home, stateDir, projectDir]) fs.mkdirSync(d, { recursive: true });
-    const project = parseYaml(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8"));
-    project.backend = { url: `file://${stateDir}` };
-    fs.writeFileSync(path.join(projectDir, "Pulumi.yaml"), stringify(project));
-    for (const entry of ["index.ts", "components", "stacks", "package.json", "tsconfig.json", "node_modules"]) {
+    const cliRoot = path.join(root, "cli");
+    for (const d of [home, stateDir, projectDir, cliRoot]) fs.mkdirSync(d, { recursive: true });
+    if (!fs.existsSync(path.join(cliRoot, "bin"))) fs.symlinkSync(bin, path.join(cliRoot, "bin"));
+    fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(projectDir, "Pulumi.yaml"));
+    // The CLI checks that the project's `main` exists, even for an inline program; relative chart directories
+    // resolve against the project directory, as for a user.
+    for (const entry of ["index.ts", "package.json"]) {
         const link = path.join(projectDir, entry);
         if (!fs.existsSync(link)) fs.symlinkSync(path.join(REPO, entry), link);
     }
     const envVars: Record<string, string> = {
-        PATH: `${binDir}:${process.env.PATH ?? ""}`,
+        PATH: `${bin}:${TLS_STAND_IN}:${process.env.PATH ?? ""}`,
         PULUMI_HOME: home,
         PULUMI_BACKEND_URL: `file://${stateDir}`,
         PULUMI_CONFIG_PASSPHRASE: "e2e-bed-passphrase",
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-        // `npm test` type-checks the program; here ts-node only transpiles (2 cores).
-        PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+        ...extraEnv,
     };
-    return { home, stateDir, projectDir, envVars };
+    return { home, stateDir, projectDir, cliRoot, envVars };
 }
 
-export async function openStack(env: PulumiEnv, cliRoot: string, stackName: string): Promise<Stack> {
-    const pulumiCommand = await PulumiCommand.get({ root: cliRoot });
+/** What index.ts runs, as an inline program (the project's modules are loaded by jest's transform). */
+export const meshProgram: pulumi.automation.PulumiFn = async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { deploy, stackOutputs } = require(path.join(REPO, "stacks/deploy")) as typeof import("../../../stacks/deploy");
+    return stackOutputs(deploy(pulumi.runtime.allConfig()));
+};
+
+/** The project's name, from Pulumi.yaml (the inline program runs as that project). */
+const projectName = () => parseYaml(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8")).name as string;
+
+export async function openStack(env: PulumiEnv, stackName: string, program: pulumi.automation.PulumiFn = meshProgram): Promise<Stack> {
+    const pulumiCommand = await PulumiCommand.get({ root: env.cliRoot, skipVersionCheck: true });
     return LocalWorkspace.createOrSelectStack(
-        { stackName, workDir: env.projectDir },
+        { stackName, projectName: projectName(), program },
         { workDir: env.projectDir, pulumiHome: env.home, envVars: env.envVars, pulumiCommand },
     );
 }
 
 /**
- * Replaces the stack's config with `config` (the YAML form the README shows), keeping the stack file's
- * other keys (the passphrase salt). The file lives in the temporary project directory.
+ * Replaces the stack's config with `config` (the YAML form the README shows), keeping the stack file's other keys
+ * (the passphrase salt). The file lives in the temporary project directory.
  */
 export function writeStackConfig(env: PulumiEnv, stackName: string, config: Record<string, unknown>): void {
     const file = path.join(env.projectDir, `Pulumi.${stackName}.yaml`);
@@ -81,7 +115,7 @@ export interface MeshConfigOptions {
     extra?: Record<string, unknown>;
 }
 
-/** The existing-clusters stack the suite deploys: 3 clusters, 2 networks, helloworld samples. */
+/** The existing-clusters stack the suites deploy: the topology's clusters, helloworld samples and verification. */
 export function meshConfig(o: MeshConfigOptions): Record<string, unknown> {
     const p = (k: string) => `istio-multicluster:${k}`;
     return {
