@@ -285,6 +285,12 @@ export function validateAzureSettings(raw: Record<string, unknown>, location: st
         );
     }
     if (problems.length > 0 || !settings) throw new ConfigError(problems);
+    // Open API servers are allowed (the AKS default, and what hosted CI runners need), just not silently.
+    if (settings.azure.apiServerAuthorizedIpRanges.length === 0) {
+        pulumi.log.warn(
+            `${formatPath(["azure", "apiServerAuthorizedIpRanges"])}: empty, so the API servers of ${settings.clusters.map((c) => c.name).join(", ")} accept any address; list your own (docs/safety.md)`,
+        );
+    }
     return settings;
 }
 
