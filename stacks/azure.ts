@@ -111,7 +111,7 @@ export const azureSectionSchema = z
             .default([]),
         /** AKS pricing tier. */
         skuTier: z.enum(["Free", "Standard"], { error: "must be Free or Standard (Standard adds the uptime SLA)" }).default(AZURE_DEFAULTS.skuTier),
-        /** Azure Container Registry the clusters may pull from (the seed's `acr<app><id>`). */
+        /** Azure Container Registry the clusters may pull from (the AKS walkthrough's `acr<app><id>`). */
         containerRegistry: z
             .strictObject({
                 enabled: boolean.default(true),

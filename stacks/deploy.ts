@@ -24,7 +24,7 @@ import { azurePlatform } from "./azure";
 import { awsPlatform } from "./aws";
 import { Platform, PlatformSettings } from "./platform";
 import { deploySamples, planSamples, SampleOutputs, SamplesPlan } from "./samples";
-import { clusterRevisionFields, planRevisions, revisionSettings } from "./revisions";
+import { clusterRevisionFields, planRevisions, revisionSettings, revisionWarnings } from "./revisions";
 import { TrustRotation, rotationWarnings } from "./rotation";
 import { readerTokenGeneration } from "../components/core/caRotation";
 
@@ -46,7 +46,7 @@ const platforms: Record<PlatformName, Platform<any>> = {
 export function deploy(allConfig: Record<string, string>): Deployment {
     // 1. Check everything.
     const { platform, settings, revisions, samplesPlan } = checkSettings(rawSettings(allConfig));
-    for (const warning of rotationWarnings(settings.ca)) pulumi.log.warn(warning);
+    for (const warning of [...rotationWarnings(settings.ca), ...revisionWarnings(settings)]) pulumi.log.warn(warning);
 
     // 2. Declare: clusters, the mesh on them, the samples on the mesh.
     const { clusters, platformOutputs, ingressServiceAnnotations } = platform.build(settings);

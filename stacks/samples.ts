@@ -77,7 +77,7 @@ export const samplesSettingsSchema = z
             .strictObject({
                 /** Off by default: with it on, a cluster no longer proves that it reaches the others. */
                 enabled: flag(false),
-                /** Clusters that get the DestinationRule and VirtualService; default the first cluster (as the AKS seed). */
+                /** Clusters that get the DestinationRule and VirtualService; default the first cluster (as the AKS walkthrough). */
                 clusters: z.array(clusterRef, { error: "must be a list of cluster names" }).optional(),
             })
             .prefault({}),
