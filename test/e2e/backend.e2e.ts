@@ -1,5 +1,5 @@
 /**
- * Where the state goes, with the real Pulumi CLI (the bed's build from Go modules; no Kubernetes needed): the CLI
+ * The real Pulumi CLI alone (the bed's build from Go modules; no Kubernetes needed). Where the state goes: the CLI
  * picks `PULUMI_BACKEND_URL`, then the project's `backend.url`, then `pulumi login`. Pulumi.yaml says
  * `backend.url: file://~`, so
  * - on a laptop (never logged in, no variable) `pulumi stack init` and `pulumi up` keep the state in `~/.pulumi`;
@@ -7,7 +7,9 @@
  *   variables pointing at file:// directories standing in for the buckets), reach the shared state that the stacks
  *   were bootstrapped in as docs/safety.md says, whatever the runner logged in to;
  * - the CLI's typed config (Pulumi.yaml) lets a misspelt `meshID` reach the program, whose message says
- *   "did you mean meshId" (and how to set a flat `clusters[0].network` with --path).
+ *   "did you mean meshId" (and how to set a flat `clusters[0].network` with --path);
+ * - the README's cleanup works: `pulumi destroy` deletes all but the protected root and fails naming it, then
+ *   `pulumi state unprotect --all`, `pulumi destroy` and `pulumi stack rm --preserve-config` leave nothing.
  *
  * `file://~` is the home of the user in /etc/passwd (Go's user.Current), not $HOME: every CLI call here runs in a
  * mount namespace of its own (`unshare --mount`, root) with the user's `~/.pulumi` replaced by a directory of the
@@ -236,6 +238,41 @@ describe("state backends with the real CLI", () => {
         expect(failure).toContain("istio-multicluster:meshId: is required");
         expect(failure).toContain("istio-multicluster:clusters[0].network: set without --path");
         expect(failure).toContain("`pulumi config set --path 'clusters[0].network' <value>`");
+    });
+});
+
+describe("cleanup as the README gives it, with the real CLI", () => {
+    test("destroy deletes everything but the protected root and fails naming it; unprotect, destroy and stack rm then leave nothing, the stack file kept", async () => {
+        const dir = checkout("cleanup");
+        const env = cliEnv({ PULUMI_BACKEND_URL: `file://${mkdir("cleanup-state")}` });
+        // The program's shape where it matters here: a protected root key and certificate, and what depends on them.
+        const program: PulumiFn = async () => {
+            const key = new pulumi.ComponentResource("cleanup:index:RootKey", "mesh-ca-root", {}, { protect: true });
+            const cert = new pulumi.ComponentResource("cleanup:index:RootCert", "mesh-ca-root-cert", {}, { protect: true, dependsOn: [key] });
+            new pulumi.ComponentResource("cleanup:index:Istiod", "mesh-cluster1-istiod", {}, { dependsOn: [cert] });
+            return {};
+        };
+        const stack = await workspaceStack(dir, "lab", env, program, true);
+        cli(dir, ["config", "set", "meshId", "mesh1", "--stack", "lab"], env);
+        expect((await stack.up()).summary.resourceChanges).toEqual({ create: 4 });
+        const names = async () => ((await stack.exportStack()).deployment.resources ?? []).map((r: { urn: string }) => r.urn.split("::").pop()).sort();
+
+        // `pulumi destroy --stack <stack>`: the rest goes, then the protected root stops it.
+        const destroy = await stack.destroy().then(
+            () => undefined,
+            (e: Error) => e.message,
+        );
+        expect(destroy).toMatch(/protected/);
+        expect(destroy).toMatch(/mesh-ca-root/);
+        expect(await names()).toEqual(["istio-multicluster-lab", "mesh-ca-root", "mesh-ca-root-cert"]);
+
+        // The README's commands.
+        cli(dir, ["state", "unprotect", "--all", "--yes", "--stack", "lab"], env);
+        await stack.destroy();
+        expect(await names()).toEqual([]);
+        cli(dir, ["stack", "rm", "lab", "--preserve-config", "--yes"], env);
+        expect(cli(dir, ["stack", "ls", "--json"], env).trim()).toBe("[]");
+        expect(fs.readFileSync(path.join(dir, "Pulumi.lab.yaml"), "utf8")).toContain("istio-multicluster:meshId: mesh1");
     });
 });
 
