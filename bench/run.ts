@@ -422,9 +422,18 @@ async function main() {
     if (opts.docs) {
         const file = path.join(ROOT, "docs", "benchmarks.md");
         fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, `${text}\n`);
+        fs.writeFileSync(file, `${withBedSection(text, fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "")}\n`);
         process.stderr.write(`wrote ${path.relative(ROOT, file)}\n`);
     }
+}
+
+/**
+ * The section measured on the end-to-end bed (written by test/e2e/benchmark.e2e.ts, not by this script) is kept
+ * from the previous file, before "## 2. Scale".
+ */
+export function withBedSection(text: string, previous: string): string {
+    const section = /\n## Measured on the bed[\s\S]*?<!-- bed-benchmark:end -->\n/.exec(previous)?.[0];
+    return section ? text.replace("\n## 2. Scale", `${section}\n## 2. Scale`) : text;
 }
 
 main().catch((e) => {

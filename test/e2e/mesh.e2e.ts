@@ -228,6 +228,31 @@ describe("deploy", () => {
     }, 60 * MIN);
 });
 
+describe("ordering, as the engine ran it", () => {
+    beforeAll(() => {
+        if (!upDone) throw new Error("up did not succeed");
+    });
+
+    // Found by the bed earlier (ffe00f8): the reader's ClusterRole/Binding come with the source's istiod chart, and a
+    // remote secret handed out before them made the target's istiod log "is forbidden" until it retried.
+    test("no remote secret is created before its source's istiod release (reader RBAC) is deployed; no istiod was refused", () => {
+        const t = updateTimings(engineEvents.filter((e) => e.phase === "up"));
+        const step = (name: string) => t.steps.find((x) => x.name === name);
+        const late: string[] = [];
+        for (const src of NAMES) {
+            const release = step(`mesh-${src}-istiod`);
+            expect([src, release?.end]).toEqual([src, expect.any(Number)]);
+            for (const tgt of others(src)) {
+                const secret = step(`mesh-${src}-to-${tgt}-remote-secret`);
+                expect([src, tgt, secret?.start]).toEqual([src, tgt, expect.any(Number)]);
+                if (secret!.start < release!.end!) late.push(`istio-remote-secret-${src} in ${tgt} created ${release!.end! - secret!.start} s before ${src}'s istiod release was deployed`);
+            }
+        }
+        expect(late).toEqual([]);
+        for (const n of NAMES) expect([n, fs.readFileSync(istiod[n].logFile, "utf8").match(/.*is forbidden.*/g) ?? []]).toEqual([n, []]);
+    });
+});
+
 describe("read back from the real API servers", () => {
     beforeAll(() => {
         if (!upDone) throw new Error("up did not succeed");
@@ -274,9 +299,26 @@ describe("read back from the real API servers", () => {
         await checks.expectReaderToken(kube, clusterOf(src), others(src), { readVerbs: ["get", "list", "watch"], writeRefused: true });
     });
 
-    test.each(NAMES)("%s: samples were created (not evidence under kwok: no container runs)", async (n) => {
+    test.each(NAMES)("%s: samples exist and their pods were injected by the real istiod (their Ready/Complete is NOT evidence under kwok)", async (n) => {
         await checks.expectSampleNamespace(kube[n]);
         expect((await kube[n].list("/apis/batch/v1/namespaces/sample/jobs")).length).toBeGreaterThan(0);
+        for (const ns of ["sample", "bookinfo"]) {
+            for (const p of await kube[n].list(`/api/v1/namespaces/${ns}/pods`)) {
+                const names = [...p.spec.containers, ...(p.spec.initContainers ?? [])].map((c: any) => c.name);
+                expect([ns, p.metadata.name, names.includes("istio-proxy")]).toEqual([ns, p.metadata.name, true]);
+            }
+        }
+    });
+
+    test("bookinfo: the front cluster's ingress gateway address is the productpageUrl output; Gateway and VirtualService accepted", async () => {
+        const samples = (await stack.outputs()).samples.value;
+        const front = Object.entries<string[]>(samples.placement).find(([, objs]) => objs.some((o) => o.endsWith("/HelmRelease/istio-ingressgateway")))![0];
+        const svc = await kube[front].get(`/api/v1/namespaces/${ISTIO_NS}/services/istio-ingressgateway`);
+        const ip = svc.status?.loadBalancer?.ingress?.[0]?.ip;
+        expect(ip).toBeDefined();
+        expect(samples.productpageUrl).toBe(`http://${ip}/productpage`);
+        expect((await kube[front].list("/apis/networking.istio.io/v1/namespaces/bookinfo/gateways")).length).toBe(1);
+        expect((await kube[front].list("/apis/networking.istio.io/v1/namespaces/bookinfo/virtualservices")).length).toBe(1);
     });
 
     test("kubeconfigs are secret in the stack's outputs and encrypted in its state", async () => {
@@ -302,6 +344,42 @@ describe("real istiod (pilot-discovery out of cluster, listeners on the istiod C
 
     test.each(NAMES)("%s: the registry knows every cluster's helloworld Service (their ClusterIPs per cluster ID)", async (n) => {
         await checks.expectRegistryHasHelloworld(kube, istiod[n], n, NAMES);
+    });
+
+    test.each(NAMES)("%s: endpoint discovery across clusters: /debug/endpointShardz holds every cluster's sample pods, by cluster", async (n) => {
+        // Pod addresses are outside 127/8 in the bed's namespace, so every cluster's EndpointSlices list them and each
+        // istiod reads the others' through its remote secrets. Expected per Service: the Ready pods' IPs in each
+        // cluster, read from that cluster's API server (a Service may have pods in some clusters only).
+        for (const [ns, svc] of [["sample", "helloworld"], ["bookinfo", "reviews"]]) {
+            const expected: Record<string, string[]> = {};
+            for (const c of NAMES) {
+                const ep = await kube[c].getOrUndefined(`/api/v1/namespaces/${ns}/endpoints/${svc}`);
+                const ips = (ep?.subsets ?? []).flatMap((x: any) => (x.addresses ?? []).map((a: any) => a.ip)).sort();
+                if (ips.length) expected[`Kubernetes/${c}`] = ips;
+            }
+            expect(Object.keys(expected).length).toBeGreaterThan(0);
+            const shards = await eventually(`${n}: endpointShardz of ${svc}.${ns} from every cluster`, async () => {
+                const all = (await istiod[n].debug("/debug/endpointShardz")) as any;
+                const got = all?.[`${svc}.${ns}.svc.cluster.local`]?.[ns]?.Shards ?? {};
+                const ips = Object.fromEntries(Object.entries<any[]>(got).map(([k, eps]) => [k, eps.flatMap((e) => e.addresses ?? e.Addresses ?? [e.address ?? e.Address]).filter(Boolean).sort()]));
+                return JSON.stringify(ips) === JSON.stringify(Object.fromEntries(Object.entries(expected).sort())) ? ips : undefined;
+            }, 3 * MIN, 2000).catch(async (e) => {
+                log(`${n} endpointShardz ${svc}: ${JSON.stringify((await istiod[n].debug("/debug/endpointShardz"))?.[`${svc}.${ns}.svc.cluster.local`])}`);
+                throw e;
+            });
+            findings[`endpointShardz ${n} ${svc}`] = shards;
+        }
+    });
+
+    test.each(NAMES)("%s: /debug/networkz: the other networks' east-west gateways at their load-balancer addresses, port 15443", async (n) => {
+        const otherNetworks = NAMES.filter((c) => topology.networkOf(c) !== topology.networkOf(n));
+        if (otherNetworks.length === 0) return; // one network: no gateways to know (asserted by the read-backs above)
+        const lb: Record<string, string> = {};
+        for (const c of otherNetworks) lb[c] = (await kube[c].get(`/api/v1/namespaces/${ISTIO_NS}/services/istio-eastwestgateway`)).status.loadBalancer.ingress[0].ip;
+        await eventually(`${n} networkz has the gateways of ${otherNetworks.join(", ")}`, async () => {
+            const all = (await istiod[n].debug("/debug/networkz")) as any[];
+            return otherNetworks.every((c) => all.some((g) => g.Network === topology.networkOf(c) && g.Cluster === c && g.Addr === lb[c] && g.Port === 15443)) ? all : undefined;
+        }, 2 * MIN, 2000);
     });
 
     test.each(NAMES)("%s: webhooks' caBundle patched with the mesh root, and istiod closed the validating webhook itself", async (n) => {

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 /**
  * Start or stop a bed by hand (debugging). Plain node: clusters.ts is compiled on load by @swc/core.
+ * The bed runs only inside the run's own network namespace, so start it through run.sh, and run what talks to
+ * it in the same command (a shell, for example):
+ *   E2E_SKIP_BUILD=1 E2E_COMMAND=1 bash test/e2e/run.sh bash -c 'node test/e2e/bed/cli.js start & exec bash'
  *   node test/e2e/bed/cli.js start [--names c1,c2,c3] [--work-dir /tmp/istio-mc-bed] [--slot N]
  *       starts the bed, prints each cluster's kubeconfig and addresses, runs until Ctrl-C, then stops it
  *   node test/e2e/bed/cli.js stop [--work-dir /tmp/istio-mc-bed]

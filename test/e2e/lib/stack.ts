@@ -115,15 +115,15 @@ export interface MeshConfigOptions {
     extra?: Record<string, unknown>;
 }
 
-/** The existing-clusters stack the suites deploy: the topology's clusters, helloworld samples and verification. */
+/** The existing-clusters stack the suites deploy: the topology's clusters, helloworld and Bookinfo, the verification. */
 export function meshConfig(o: MeshConfigOptions): Record<string, unknown> {
     const p = (k: string) => `istio-multicluster:${k}`;
     return {
         ...clustersConfig(o),
         [p("samples")]: {
             helloworld: { enabled: true },
-            // Bookinfo's ingress gateway needs a load balancer or a browser; helloworld is enough for the bed.
-            bookinfo: { enabled: false },
+            // Bookinfo's ingress gateway gets an address from the bed's load-balancer Stage (kwok).
+            bookinfo: { enabled: true },
             // Under kwok no container runs: the Jobs "complete" because kwok says so, not because traffic
             // crossed clusters. They are kept (they are part of the program) and not counted as evidence.
             verification: { enabled: true, rounds: 1, requestsPerRound: 1, intervalSeconds: 0 },
