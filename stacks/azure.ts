@@ -285,12 +285,6 @@ export function validateAzureSettings(raw: Record<string, unknown>, location: st
         );
     }
     if (problems.length > 0 || !settings) throw new ConfigError(problems);
-    // Open API servers are allowed (the AKS default, and what hosted CI runners need), just not silently.
-    if (settings.azure.apiServerAuthorizedIpRanges.length === 0) {
-        pulumi.log.warn(
-            `${formatPath(["azure", "apiServerAuthorizedIpRanges"])}: empty, so the API servers of ${settings.clusters.map((c) => c.name).join(", ")} accept any address; list your own (docs/safety.md)`,
-        );
-    }
     return settings;
 }
 
@@ -310,6 +304,12 @@ function buildAzure(settings: AzureSettings): PlatformClusters {
     const project = pulumi.getProject();
     const tags = { "managed-by": "pulumi", "pulumi-project": project, "pulumi-stack": stack };
     const restrictApiServer = azure.apiServerAuthorizedIpRanges.length > 0;
+    // Open API servers are allowed (the AKS default, and what hosted CI runners need), just not silently.
+    if (!restrictApiServer) {
+        pulumi.log.warn(
+            `${formatPath(["azure", "apiServerAuthorizedIpRanges"])}: empty, so the API servers of ${settings.clusters.map((c) => c.name).join(", ")} accept any address; list your own (docs/safety.md)`,
+        );
+    }
 
     const net = new AzureNetwork("network", {
         location: location!,
