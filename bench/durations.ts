@@ -16,7 +16,7 @@ export interface DurationEntry {
     source: string;
 }
 
-const SEED_AKS = "AKS seed (shared/seeds/000_…txt), step 2: bootstrapping \"may take between 5-10 minutes\" for both clusters";
+const SEED_AKS = "the AKS walkthrough this project replaces (README), step 2: bootstrapping \"may take between 5-10 minutes\" for both clusters";
 const EKS_ROADMAP =
     "AWS containers roadmap, https://github.com/aws/containers-roadmap/issues/1227: \"EKS cluster control plane provisioning time currently averages 15 minutes\"";
 const NODEGROUP = "https://alchemy.run/providers/aws/eks/nodegroup: \"Creation is asynchronous (CREATING → ACTIVE, ~2–5 min)\"";
@@ -39,7 +39,7 @@ export const DURATIONS: Record<string, DurationEntry> = {
     "aks-cluster": {
         what: "AKS managed cluster with its system node pool (3 × D2s_v5)",
         minutes: 7.5,
-        source: `${SEED_AKS}; middle of that range, per cluster (conservative: the seed's figure covers two)`,
+        source: `${SEED_AKS}; middle of that range, per cluster (conservative: the walkthrough's figure covers two)`,
     },
     "azure-role-assignment": { what: "role assignment", minutes: 0.25, source: "estimate: ~15 s (principal replication retries)" },
     "azure-container-registry": { what: "container registry (Basic)", minutes: 1, source: "estimate" },

@@ -189,7 +189,7 @@ function growthText(ms: Measurement[]): string[] {
         out.push(
             `- **Makespan** ${Math.abs(slope) < 0.005 ? `does not grow with N (${f2(first.timing.makespan)} min at every size: the clusters are built side by side)` : `grows by ${f2(slope)} min per cluster (${f2(first.timing.makespan)} → ${f2(last.timing.makespan)} min)`}, ` +
                 `while the **sequential** sum grows ${f1(seqSlope[1])} min per cluster plus ${f2(seqSlope[2])} min per ordered pair ` +
-                `(${f1(first.timing.sequential)} → ${f1(last.timing.sequential)} min): the speed-up of the graph over the seeds' one-step-at-a-time order ` +
+                `(${f1(first.timing.sequential)} → ${f1(last.timing.sequential)} min): the speed-up of the graph over the walkthroughs' one-step-at-a-time order ` +
                 `goes from ×${f1(first.timing.sequential / first.timing.makespan)} to ×${f1(last.timing.sequential / last.timing.makespan)}.`,
         );
         if (last.timed) {
@@ -249,7 +249,7 @@ function report(opts: Options, seeds: Measurement[], scale: Measurement[], start
             "resources are released at once); the *largest start lag* (how much later than scheduled any resource was sent) stays small " +
             "and shrinks as the time scale grows, which shows that the graph holds every wait the SDK makes.",
     );
-    out.push("- **Sequential**: the sum of every step, the seeds' order (one step after another).");
+    out.push("- **Sequential**: the sum of every step, the walkthroughs' order (one step after another).");
     out.push(
         "- **Time-to-mesh**: every resource of the `Mesh` component exists (Istio, east-west gateways, remote secrets). **Makespan** adds " +
             "the samples and their verification Jobs.",
@@ -267,7 +267,7 @@ function report(opts: Options, seeds: Measurement[], scale: Measurement[], start
     out.push("");
     out.push(
         "Azure and AWS: the committed Pulumi.azure.yaml and Pulumi.aws.yaml as they are (region added). Existing clusters: two clusters " +
-            "given as kubeconfigs, on two networks (east-west gateways), as the AKS seed's topology.",
+            "given as kubeconfigs, on two networks (east-west gateways), as the AKS walkthrough's topology.",
     );
     out.push("");
     out.push(

@@ -109,12 +109,18 @@ export const helmChartsPinned = policy({
     },
 });
 
+/**
+ * The Kubernetes SDK's components rendered in the program (helm.v3.Chart, yaml, kustomize): the engine registers them
+ * without a provider (a component has none); each object they render is a resource of its own, with the provider.
+ */
+const SDK_COMPONENTS = ["kubernetes:helm.sh/v3:Chart", "kubernetes:yaml:ConfigFile", "kubernetes:yaml:ConfigGroup", "kubernetes:kustomize:Directory"];
+
 export const kubernetesExplicitProvider = policy({
     name: "kubernetes-explicit-provider",
     description: "Every Kubernetes resource names its cluster's provider; the default provider deploys to whatever kubectl points at.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
-        if (!args.type.startsWith("kubernetes:")) return;
+        if (!args.type.startsWith("kubernetes:") || SDK_COMPONENTS.includes(args.type)) return;
         const provider = args.provider;
         if (!provider || provider.name.startsWith("default")) {
             report(`${args.type} ${args.name} uses the default Kubernetes provider; pass the cluster's provider.`);
@@ -122,17 +128,25 @@ export const kubernetesExplicitProvider = policy({
     },
 });
 
+/** The settings that close the API servers, named in the policy's messages (docs/safety.md says how to enforce it). */
+const AKS_RANGES_SETTING = "istio-multicluster:azure.apiServerAuthorizedIpRanges";
+const EKS_CIDRS_SETTING = "istio-multicluster:clusters[].publicAccessCidrs";
+
+/**
+ * Advisory: the ready-made stacks leave the API servers open (as AKS and EKS do by default) so that they run from
+ * anywhere, CI's hosted runners included, and every preview says so. `policy/strict.json` makes it mandatory.
+ */
 export const apiServersNotOpenToTheWorld = policy({
     name: "api-servers-not-open-to-the-world",
-    description: "AKS and EKS API endpoints are not reachable from 0.0.0.0/0.",
-    enforcementLevel: "mandatory",
+    description: "AKS and EKS API endpoints are not reachable from 0.0.0.0/0 (advisory; mandatory with policy/strict.json).",
+    enforcementLevel: "advisory",
     validateResource: (args, report) => {
         if (args.type === "azure-native:containerservice:ManagedCluster") {
             const profile = args.props.apiServerAccessProfile ?? {};
             const ranges: string[] = profile.authorizedIPRanges ?? [];
-            if (ranges.some((r) => WORLD.includes(r))) report(`AKS ${args.name}: authorizedIPRanges includes the whole internet.`);
+            if (ranges.some((r) => WORLD.includes(r))) report(`AKS ${args.name}: authorizedIPRanges includes the whole internet; list your own addresses in ${AKS_RANGES_SETTING}.`);
             if (!profile.enablePrivateCluster && ranges.length === 0) {
-                report(`AKS ${args.name}: the API server is public with no authorized IP ranges; set them or make the cluster private.`);
+                report(`AKS ${args.name}: the API server is public with no authorized IP ranges; set ${AKS_RANGES_SETTING} or make the cluster private.`);
             }
         }
         const eks =
@@ -142,7 +156,7 @@ export const apiServersNotOpenToTheWorld = policy({
                   ? { publicAccess: args.props.vpcConfig?.endpointPublicAccess ?? true, cidrs: args.props.vpcConfig?.publicAccessCidrs as string[] | undefined }
                   : undefined;
         if (eks?.publicAccess && (!eks.cidrs || eks.cidrs.length === 0 || eks.cidrs.some((c) => WORLD.includes(c)))) {
-            report(`EKS ${args.name}: the public API endpoint is open to 0.0.0.0/0; set publicAccessCidrs or turn public access off.`);
+            report(`EKS ${args.name}: the public API endpoint is open to 0.0.0.0/0; set ${EKS_CIDRS_SETTING} to your own addresses ([] keeps only the private endpoint).`);
         }
     },
 });

@@ -12,7 +12,7 @@ import { EksCluster } from "../components/aws/eksCluster";
 import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Block } from "../components/aws/awsCidr";
 import { cidrsOverlap } from "../components/common/cidr";
 import { Platform, PlatformClusters } from "./platform";
-import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
+import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, fromText, kubernetesVersionProblems, validate } from "./config";
 import { gatewayServiceAnnotations } from "../components/aws/eksCluster";
 
 export const DEFAULT_KUBERNETES_VERSION = "1.35";
@@ -63,9 +63,9 @@ export const awsClusterSchema = z
             .min(1, { error: "must list at least one EC2 instance type" })
             .default(["m5.large"]),
         amiType: z.enum(AMI_TYPES, { error: `must be one of ${AMI_TYPES.join(", ")}` }).default("AL2023_x86_64_STANDARD"),
-        minNodes: nodeCount("minimum nodes").default(1),
-        desiredNodes: nodeCount("nodes at creation").default(2),
-        maxNodes: nodeCount("maximum nodes").min(1, { error: "must be at least 1 (maximum nodes)" }).default(3),
+        minNodes: fromText(nodeCount("minimum nodes")).default(1),
+        desiredNodes: fromText(nodeCount("nodes at creation")).default(2),
+        maxNodes: fromText(nodeCount("maximum nodes").min(1, { error: "must be at least 1 (maximum nodes)" })).default(3),
         /** IPv4 blocks that may reach the public API endpoint (the private endpoint is always on); [] = private only. */
         publicAccessCidrs: ipv4CidrList.default(["0.0.0.0/0"]),
     })
@@ -87,12 +87,13 @@ export const awsSectionSchema = z
     .strictObject({
         /** IPv4 block of the VPC; the IPv6 block is always Amazon-provided (/56). */
         vpcCidr: z.string({ error: "must be an IPv4 CIDR string such as \"10.0.0.0/16\"" }).default("10.0.0.0/16"),
-        availabilityZoneCount: z
-            .number({ error: "must be a whole number from 2 to 6" })
-            .int({ error: "must be a whole number from 2 to 6" })
-            .min(2, { error: "must be at least 2: EKS needs subnets in two availability zones" })
-            .max(6, { error: "must be at most 6" })
-            .default(3),
+        availabilityZoneCount: fromText(
+            z
+                .number({ error: "must be a whole number from 2 to 6" })
+                .int({ error: "must be a whole number from 2 to 6" })
+                .min(2, { error: "must be at least 2: EKS needs subnets in two availability zones" })
+                .max(6, { error: "must be at most 6" }),
+        ).default(3),
         natGateways: z.enum(NAT_GATEWAY_MODES, { error: `must be one of ${NAT_GATEWAY_MODES.join(", ")}` }).default("single"),
         loadBalancerControllerChartVersion: z
             .string({ error: "must be a chart version string such as \"1.17.1\"" })
@@ -144,19 +145,22 @@ export function crossCheck(settings: AwsSettings): string[] {
     return problems;
 }
 
-/** Reads, checks and completes the AWS settings; throws one ConfigError listing every problem. */
-export function awsSettings(raw: Record<string, unknown>): AwsSettings {
+/**
+ * Reads, checks and completes the AWS settings; throws one ConfigError listing every problem, `regionProblems`
+ * (the provider's region, from checkRegion) included.
+ */
+export function awsSettings(raw: Record<string, unknown>, regionProblems: string[] = []): AwsSettings {
     // Which Kubernetes versions are allowed depends on istioVersion: checked on the raw settings, so that it is
     // reported together with everything else.
-    const kubernetes = kubernetesVersionProblems(raw, DEFAULT_KUBERNETES_VERSION);
+    const fromRaw = [...kubernetesVersionProblems(raw, DEFAULT_KUBERNETES_VERSION), ...regionProblems];
     let settings: AwsSettings;
     try {
         settings = validate(awsSettingsSchema, raw);
     } catch (e) {
-        if (e instanceof ConfigError) throw new ConfigError([...e.problems, ...kubernetes]);
+        if (e instanceof ConfigError) throw new ConfigError([...e.problems, ...fromRaw]);
         throw e;
     }
-    const problems = [...kubernetes, ...crossCheck(settings)];
+    const problems = [...fromRaw, ...crossCheck(settings)];
     if (problems.length > 0) throw new ConfigError(problems);
     return settings;
 }
@@ -168,12 +172,8 @@ export function checkRegion(configured: string | undefined, env: NodeJS.ProcessE
 }
 
 export const awsPlatform: Platform<AwsSettings> = {
-    validate: (raw) => {
-        const settings = awsSettings(raw);
-        const regionProblems = checkRegion(new pulumi.Config("aws").get("region"));
-        if (regionProblems.length > 0) throw new ConfigError(regionProblems);
-        return settings;
-    },
+    schema: awsSettingsSchema,
+    validate: (raw) => awsSettings(raw, checkRegion(new pulumi.Config("aws").get("region"))),
     build: buildAws,
 };
 

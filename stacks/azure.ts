@@ -12,7 +12,7 @@ import { AksCluster, BUILT_IN_ROLES, roleDefinitionId } from "../components/azur
 import { AzureNetwork } from "../components/azure/azureNetwork";
 import { gatewayExposureAnnotations } from "../components/core/eastWestGateway";
 import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/common/cidr";
-import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
+import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, fromText, kubernetesVersionProblems, validate } from "./config";
 import { Platform, PlatformClusters } from "./platform";
 
 export const AZURE_DEFAULTS = {
@@ -53,10 +53,8 @@ const ipv4Address = z.string({ error: "must be an IPv4 address such as 10.100.0.
     }
 });
 
-/** Integers may arrive as text (`pulumi config set --path … 3`). */
 const integer = (min: number, max: number, what: string) =>
-    z.preprocess(
-        (v) => (typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v),
+    fromText(
         z
             .number({ error: `must be a whole number from ${min} to ${max} (${what})` })
             .int({ error: `must be a whole number from ${min} to ${max} (${what})` })
@@ -64,7 +62,7 @@ const integer = (min: number, max: number, what: string) =>
             .max(max, { error: `must be at most ${max} (${what})` }),
     );
 
-const boolean = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: "must be true or false" }));
+const boolean = fromText(z.boolean({ error: "must be true or false" }));
 
 export const kubernetesVersion = z
     .string({ error: `must be a Kubernetes version such as "${AZURE_DEFAULTS.kubernetesVersion}" (text, in quotes)` })
@@ -113,7 +111,7 @@ export const azureSectionSchema = z
             .default([]),
         /** AKS pricing tier. */
         skuTier: z.enum(["Free", "Standard"], { error: "must be Free or Standard (Standard adds the uptime SLA)" }).default(AZURE_DEFAULTS.skuTier),
-        /** Azure Container Registry the clusters may pull from (the seed's `acr<app><id>`). */
+        /** Azure Container Registry the clusters may pull from (the AKS walkthrough's `acr<app><id>`). */
         containerRegistry: z
             .strictObject({
                 enabled: boolean.default(true),
@@ -294,6 +292,7 @@ export function validateAzureSettings(raw: Record<string, unknown>, location: st
 const azureLocation = () => new pulumi.Config("azure-native").get("location") ?? (process.env.ARM_LOCATION || undefined);
 
 export const azurePlatform: Platform<AzureSettings> = {
+    schema: azureSettingsSchema,
     validate: (raw) => validateAzureSettings(raw, azureLocation()),
     build: buildAzure,
 };
@@ -305,6 +304,12 @@ function buildAzure(settings: AzureSettings): PlatformClusters {
     const project = pulumi.getProject();
     const tags = { "managed-by": "pulumi", "pulumi-project": project, "pulumi-stack": stack };
     const restrictApiServer = azure.apiServerAuthorizedIpRanges.length > 0;
+    // Open API servers are allowed (the AKS default, and what hosted CI runners need), just not silently.
+    if (!restrictApiServer) {
+        pulumi.log.warn(
+            `${formatPath(["azure", "apiServerAuthorizedIpRanges"])}: empty, so the API servers of ${settings.clusters.map((c) => c.name).join(", ")} accept any address; list your own (docs/safety.md)`,
+        );
+    }
 
     const net = new AzureNetwork("network", {
         location: location!,

@@ -7,11 +7,11 @@
  */
 import { z } from "zod";
 import { samplesSettingsSchema } from "./samples";
-import { ConfigError, PROJECT, formatPath } from "./validation";
+import { ConfigError, PROJECT, formatPath, fromText } from "./validation";
 import { clusterRevisionFields, revisionSettings } from "./revisions";
 import { caRotationFields, providedRotationFields, readerTokensSettings, rotationProblems } from "./rotation";
 
-export { ConfigError, PROJECT, closest, formatPath, validate } from "./validation";
+export { ConfigError, PROJECT, closest, formatPath, fromText, validate } from "./validation";
 import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/core/meshCA";
 import {
     DEFAULT_ISTIO_CHART_SOURCE,
@@ -145,12 +145,13 @@ const pemText = (what: string) => z.string({ error: `must be ${what} as PEM text
 /** `istio-multicluster:ca`: the generated CA's options, or a CA you bring (set its keys with --secret). */
 export const caSettings = z
     .strictObject({
-        validityHours: z
-            .number({ error: "must be a whole number of hours" })
-            .int({ error: "must be a whole number of hours" })
-            .min(24, { error: "must be at least 24 hours" })
-            .default(DEFAULT_CA_VALIDITY_HOURS),
-        allowRootRotation: z.boolean({ error: "must be true or false" }).default(false),
+        validityHours: fromText(
+            z
+                .number({ error: "must be a whole number of hours" })
+                .int({ error: "must be a whole number of hours" })
+                .min(24, { error: "must be at least 24 hours" }),
+        ).default(DEFAULT_CA_VALIDITY_HOURS),
+        allowRootRotation: fromText(z.boolean({ error: "must be true or false" })).default(false),
         provided: z
             .strictObject({
                 rootCertPem: pemText("the root certificate"),
@@ -185,7 +186,7 @@ export const commonSettings = {
         .default("internal"),
     samples: samplesSettingsSchema,
     ca: caSettings,
-    strictMtls: z.stringbool({ error: "must be true or false" }).default(true),
+    strictMtls: fromText(z.boolean({ error: "must be true or false" })).default(true),
     /** Control-plane revisions and revision tags (stacks/revisions.ts). */
     ...revisionSettings,
     readerTokens: readerTokensSettings,

@@ -3,15 +3,28 @@
  * and only then is anything declared, so bad input never leaves a half-built stack.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import { MeshClusterFields } from "../components/core/cluster";
 import { Mesh } from "../components/core/mesh";
-import { checkChartSource, checkCrossSettings, rawSettings, readPlatform, Platform as PlatformName } from "./config";
+import { MeshRevisions } from "../components/core/revisions";
+import {
+    ConfigError,
+    PLATFORMS,
+    checkChartSource,
+    checkCrossSettings,
+    commonSettings,
+    formatPath,
+    rawSettings,
+    readPlatform,
+    Platform as PlatformName,
+} from "./config";
+import { allowedKeysAt, describeIssues } from "./validation";
 import { existingPlatform } from "./existing";
 import { azurePlatform } from "./azure";
 import { awsPlatform } from "./aws";
 import { Platform, PlatformSettings } from "./platform";
-import { deploySamples, planSamples, SampleOutputs } from "./samples";
-import { planRevisions } from "./revisions";
+import { deploySamples, planSamples, SampleOutputs, SamplesPlan } from "./samples";
+import { clusterRevisionFields, planRevisions, revisionSettings, revisionWarnings } from "./revisions";
 import { TrustRotation, rotationWarnings } from "./rotation";
 import { readerTokenGeneration } from "../components/core/caRotation";
 
@@ -32,15 +45,8 @@ const platforms: Record<PlatformName, Platform<any>> = {
 
 export function deploy(allConfig: Record<string, string>): Deployment {
     // 1. Check everything.
-    const raw = rawSettings(allConfig);
-    const platform = platforms[readPlatform(raw)];
-    checkCrossSettings(raw);
-    const settings: PlatformSettings = platform.validate(raw);
-    // With revisions, each revision's charts are checked against its own version instead of istioVersion.
-    const revisions = planRevisions(settings);
-    if (!revisions) checkChartSource(settings);
-    for (const warning of rotationWarnings(settings.ca)) pulumi.log.warn(warning);
-    const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name), settings.istioImageHub);
+    const { platform, settings, revisions, samplesPlan } = checkSettings(rawSettings(allConfig));
+    for (const warning of [...rotationWarnings(settings.ca), ...revisionWarnings(settings)]) pulumi.log.warn(warning);
 
     // 2. Declare: clusters, the mesh on them, the samples on the mesh.
     const { clusters, platformOutputs, ingressServiceAnnotations } = platform.build(settings);
@@ -59,6 +65,114 @@ export function deploy(allConfig: Record<string, string>): Deployment {
     const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations, revisions);
     const trustRotation = { rootGeneration: settings.ca.rootGeneration ?? 1, rootRotation: settings.ca.rootRotation ?? "none", readerTokenGeneration: readerTokenGenerationNow };
     return { clusters, mesh, platformOutputs, sampleOutputs, trustRotation };
+}
+
+interface CheckedSettings {
+    platform: Platform<any>;
+    settings: PlatformSettings;
+    revisions: MeshRevisions | undefined;
+    samplesPlan: SamplesPlan;
+}
+
+/**
+ * Every check, before anything is declared, and one ConfigError listing every problem they found. A check that needs
+ * settings which are wrong on their own still runs when the part it reads is right: it reads that part from the raw
+ * settings, so that a bad key in one place does not hide a bad value in another.
+ */
+export function checkSettings(raw: Record<string, unknown>): CheckedSettings {
+    const problems: string[] = [];
+    const collect = <T>(check: () => T): T | undefined => {
+        try {
+            return check();
+        } catch (e) {
+            if (!(e instanceof ConfigError)) throw e;
+            problems.push(...e.problems);
+            return undefined;
+        }
+    };
+    const platformName = collect(() => readPlatform(raw));
+    const cloudKeys = platformName === "existing" ? cloudSettingsOnExisting(raw) : undefined;
+    if (cloudKeys) problems.push(cloudKeys.problem);
+    collect(() => checkCrossSettings(raw));
+    const platform = platformName ? platforms[platformName] : undefined;
+    // An unknown platform has no schema of its own: the settings every platform has are still checked.
+    if (!platform) problems.push(...commonSettingsProblems(raw));
+    const settings: PlatformSettings | undefined = platform ? collect(() => platform.validate(cloudKeys?.rest ?? raw)) : undefined;
+
+    const revisionInput = settings ?? revisionInputs.safeParse(raw).data;
+    const revisions = revisionInput ? collect(() => planRevisions(revisionInput)) : undefined;
+    // With revisions, each revision's charts are checked against its own version instead of istioVersion.
+    const usesRevisions = (settings ?? raw).revisions !== undefined;
+    const chartInput = settings ?? chartInputs.safeParse(raw).data;
+    if (!usesRevisions && chartInput) collect(() => checkChartSource(chartInput));
+    const clusterNames = (settings ?? clusterNameInputs.safeParse(raw).data)?.clusters.map((c) => c.name);
+    const imageHub = (settings ?? imageHubInput.safeParse(raw).data)?.istioImageHub;
+    const samplesPlan = clusterNames && imageHub ? collect(() => planSamples((settings ?? raw).samples, clusterNames, imageHub)) : undefined;
+
+    if (problems.length > 0 || !platform || !settings || !samplesPlan) throw new ConfigError([...new Set(problems)]);
+    return { platform, settings, revisions, samplesPlan };
+}
+
+/** The parts later checks read, for when the platform's schema refused the settings as a whole. */
+const clusterNameInputs = z.object({ clusters: z.array(z.object({ name: z.string() })) });
+const revisionInputs = z.object({
+    ...revisionSettings,
+    istioChartSource: commonSettings.istioChartSource,
+    clusters: z.array(z.object({ name: z.string(), ...clusterRevisionFields })),
+});
+const chartInputs = z.object({ istioChartSource: commonSettings.istioChartSource, istioVersion: commonSettings.istioVersion });
+const imageHubInput = z.object({ istioImageHub: commonSettings.istioImageHub });
+
+const commonOnly = z.object(commonSettings);
+function commonSettingsProblems(raw: Record<string, unknown>): string[] {
+    const result = commonOnly.safeParse(raw);
+    return result.success ? [] : describeIssues(commonOnly, result.error.issues);
+}
+
+/**
+ * Settings of a cloud platform (`azure`, `clusters[0].subnetCidr`, …) on a stack whose platform is `existing`, the
+ * default: most often a stack whose `platform` was never set. One problem naming the platform they belong to, and the
+ * settings without them, so that they are not also reported one unknown setting each.
+ */
+export function cloudSettingsOnExisting(raw: Record<string, unknown>): { problem: string; rest: Record<string, unknown> } | undefined {
+    const existing = platforms.existing.schema;
+    const ownTop = new Set(allowedKeysAt(existing, []));
+    const ownCluster = new Set(allowedKeysAt(existing, ["clusters", 0]));
+    const clouds = PLATFORMS.filter((p) => p !== "existing");
+    const found = new Map<string, PlatformName[]>();
+    const rest: Record<string, unknown> = { ...raw };
+    const owners = (key: string, where: PropertyKey[]) => clouds.filter((c) => allowedKeysAt(platforms[c].schema, where).includes(key));
+    for (const key of Object.keys(raw).filter((k) => !ownTop.has(k))) {
+        const clouds = owners(key, []);
+        if (clouds.length === 0) continue;
+        found.set(formatPath([key]), clouds);
+        delete rest[key];
+    }
+    if (Array.isArray(raw.clusters)) {
+        rest.clusters = raw.clusters.map((entry: unknown, i) => {
+            if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return entry;
+            const kept: Record<string, unknown> = { ...entry };
+            for (const key of Object.keys(entry).filter((k) => !ownCluster.has(k))) {
+                const clouds = owners(key, ["clusters", 0]);
+                if (clouds.length === 0) continue;
+                found.set(formatPath(["clusters", i, key]), clouds);
+                delete kept[key];
+            }
+            return kept;
+        });
+    }
+    if (found.size === 0) return undefined;
+    // The cloud most of them belong to (kubernetesVersion, for example, is a setting of both).
+    const votes = clouds.map((c) => [c, [...found.values()].filter((owners) => owners.includes(c)).length] as const);
+    const best = Math.max(...votes.map(([, n]) => n));
+    const likely = votes.filter(([, n]) => n === best).map(([c]) => c);
+    const setting = raw.platform === undefined ? "is not set, so it is existing (clusters you already have)" : "is existing (clusters you already have)";
+    return {
+        problem:
+            `${formatPath(["platform"])}: ${setting}, but ${[...found.keys()].join(", ")} ${found.size === 1 ? "is a setting" : "are settings"} of platform ${likely.join(" or ")}; ` +
+            `did you mean ${likely.map((c) => `\`platform: ${c}\``).join(" or ")}? Set it with \`pulumi config set platform ${likely[0]}\``,
+        rest,
+    };
 }
 
 /**

@@ -9,7 +9,8 @@ import { Cluster } from "../components/core/cluster";
 import { kubeconfigServer } from "../components/core/cluster";
 import { gatewayExposureAnnotations } from "../components/core/eastWestGateway";
 import { Platform } from "./platform";
-import { ConfigError, clusterList, commonSettings, existingClusterSchema, formatPath, validate } from "./config";
+import { ConfigError, clusterList, commonSettings, existingClusterSchema, formatPath } from "./config";
+import { describeIssues } from "./validation";
 
 export const existingSettingsSchema = z.strictObject({
     ...commonSettings,
@@ -28,14 +29,22 @@ export interface ResolvedKubeconfig {
 
 const expandHome = (p: string) => (p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p);
 
+/** What resolving the kubeconfigs reads: entries the schema refused are undefined. */
+interface KubeconfigSettings {
+    eastWestLoadBalancer: ExistingSettings["eastWestLoadBalancer"];
+    clusters: (ExistingSettings["clusters"][number] | undefined)[];
+}
+
 /**
  * Reads and checks every cluster's kubeconfig before anything is declared, so a wrong path or context
  * fails the program with the setting's name instead of a half-built mesh.
  */
-export function resolveKubeconfigs(settings: ExistingSettings, readFile: (p: string) => string = (p) => fs.readFileSync(p, "utf8")): ResolvedKubeconfig[] {
+export function resolveKubeconfigs(settings: KubeconfigSettings, readFile: (p: string) => string = (p) => fs.readFileSync(p, "utf8")): ResolvedKubeconfig[] {
     const problems: string[] = [];
     const resolved: ResolvedKubeconfig[] = [];
     settings.clusters.forEach((c, i) => {
+        // An entry the schema refused (see existingPlatform.validate) is reported there.
+        if (c === undefined) return;
         let kubeconfig = c.kubeconfig;
         if (c.kubeconfigPath !== undefined) {
             try {
@@ -70,9 +79,20 @@ export function resolveKubeconfigs(settings: ExistingSettings, readFile: (p: str
 type ValidatedExisting = ExistingSettings & { resolved: ResolvedKubeconfig[] };
 
 export const existingPlatform: Platform<ValidatedExisting> = {
+    schema: existingSettingsSchema,
     validate: (raw) => {
-        const settings = validate(existingSettingsSchema, raw);
-        return { ...settings, resolved: resolveKubeconfigs(settings) };
+        const parsed = existingSettingsSchema.safeParse(raw);
+        if (parsed.success) return { ...parsed.data, resolved: resolveKubeconfigs(parsed.data) };
+        // The kubeconfigs of the well-formed entries are still read, so that their problems come with the others.
+        const problems = describeIssues(existingSettingsSchema, parsed.error.issues);
+        const entries = (Array.isArray(raw.clusters) ? raw.clusters : []).map((c) => existingClusterSchema.safeParse(c).data);
+        try {
+            resolveKubeconfigs({ eastWestLoadBalancer: "internal", clusters: entries });
+        } catch (e) {
+            if (!(e instanceof ConfigError)) throw e;
+            problems.push(...e.problems);
+        }
+        throw new ConfigError(problems);
     },
     build: (settings) => ({ clusters: existingClusters(settings.resolved), platformOutputs: {} }),
 };

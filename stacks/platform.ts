@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import { MeshClusterFields } from "../components/core/cluster";
 import { CASettings } from "./config";
 import { ReaderTokensSettings } from "./rotation";
@@ -35,6 +36,8 @@ export interface PlatformClusters {
  * every setting, the platform's and everyone else's, is checked before the first resource is declared.
  */
 export interface Platform<S extends PlatformSettings> {
+    /** Its settings' schema: which keys it allows. */
+    schema: z.ZodType;
     /** Checks every setting; throws a ConfigError naming each problem. Declares nothing. */
     validate(raw: Record<string, unknown>): S;
     /** Declares the clusters. */

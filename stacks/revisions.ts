@@ -98,3 +98,17 @@ export function planRevisions(settings: RevisionSettings, readFile?: (p: string)
     if (problems.length > 0) throw new ConfigError(problems);
     return mesh;
 }
+
+/**
+ * With revisions, `istioVersion` installs nothing: each revision has its own version. A changed `istioVersion` that
+ * no revision runs would look like an upgrade and do nothing, so it is said (Pulumi.yaml's default reaches the program
+ * like a set value, so it cannot be refused).
+ */
+export function revisionWarnings(settings: { istioVersion: string; revisions?: { version: string }[] }): string[] {
+    const versions = settings.revisions?.map((r) => r.version);
+    if (!versions || versions.includes(settings.istioVersion)) return [];
+    return [
+        `${formatPath(["istioVersion"])}: ${settings.istioVersion} is not installed: with ${formatPath(["revisions"])} each revision runs its own version ` +
+            `(${versions.join(", ")}). To upgrade, add a revision (docs/upgrades.md); to silence this, set istioVersion to one of them`,
+    ];
+}

@@ -6,16 +6,15 @@
 import * as crypto from "crypto";
 import { z } from "zod";
 import { ROOT_ROTATION_STAGES } from "../components/core/caRotation";
+import { DEFAULT_CA_VALIDITY_HOURS } from "../components/core/meshCA";
 import { DEFAULT_ISTIO_VERSION, compareVersions, parseVersion } from "../components/common/istioVersion";
-import { formatPath } from "./validation";
+import { formatPath, fromText } from "./validation";
 
-/** `pulumi config set --path x 2` may store "2": whole numbers are accepted as digits too. */
-const digits = (v: unknown) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v);
-const asNumber = (v: unknown) => (typeof digits(v) === "number" ? (digits(v) as number) : undefined);
+/** A raw setting as a number, whether it came as a number or as text; undefined otherwise. */
+const asNumber = (v: unknown) => fromText(z.number()).safeParse(v).data;
 
 const generation = (what: string) =>
-    z.preprocess(
-        digits,
+    fromText(
         z
             .number({ error: `must be a whole number, at least 1 (${what})` })
             .int({ error: `must be a whole number, at least 1 (${what})` })
@@ -23,8 +22,7 @@ const generation = (what: string) =>
     );
 
 const wholeNumber = (unit: string) =>
-    z.preprocess(
-        digits,
+    fromText(
         z
             .number({ error: `must be a whole number of ${unit}` })
             .int({ error: `must be a whole number of ${unit}` })
@@ -171,10 +169,13 @@ export function rotationProblems(raw: Record<string, unknown>, clusterNames: str
     for (const name of Object.keys(generations ?? {}).filter((n) => !clusterNames.includes(n))) {
         problems.push(`${formatPath(["ca", "intermediateGenerations", name])}: no cluster is named "${name}"; clusters are ${clusterNames.join(", ")}`);
     }
-    const validity = asNumber(ca.validityHours);
+    // Against the default validity too: an intermediate is always issued for validityHours, set or not.
+    const validity = ca.validityHours === undefined ? DEFAULT_CA_VALIDITY_HOURS : asNumber(ca.validityHours);
     const early = asNumber(ca.earlyRenewalHours);
-    if (early !== undefined && early >= (validity ?? Infinity)) {
-        problems.push(`${formatPath(["ca", "earlyRenewalHours"])}: ${early} is not below ${formatPath(["ca", "validityHours"])} (${validity}): every up would re-issue the intermediates`);
+    if (early !== undefined && validity !== undefined && early >= validity) {
+        problems.push(
+            `${formatPath(["ca", "earlyRenewalHours"])}: ${early} is not below ${formatPath(["ca", "validityHours"])} (${validity}${ca.validityHours === undefined ? ", the default" : ""}): every up would re-issue the intermediates`,
+        );
     }
     return problems;
 }

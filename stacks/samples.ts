@@ -20,26 +20,20 @@ import {
     SAMPLE_NAMESPACE,
     isPinnedImage,
 } from "../components/samples/sampleManifests";
-import { ConfigError, closest, formatPath, validate } from "./validation";
+import { ConfigError, closest, formatPath, fromText, validate } from "./validation";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const flag = (defaultValue: boolean) =>
-    z
-        .preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: "must be true or false" }))
-        .default(defaultValue);
+const flag = (defaultValue: boolean) => fromText(z.boolean({ error: "must be true or false" })).default(defaultValue);
 
 const wholeNumber = (min: number, max: number, defaultValue: number) =>
-    z
-        .preprocess(
-            (v) => (typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v),
-            z
-                .number({ error: `must be a whole number from ${min} to ${max}` })
-                .int({ error: `must be a whole number from ${min} to ${max}` })
-                .min(min, { error: `must be at least ${min}` })
-                .max(max, { error: `must be at most ${max}` }),
-        )
-        .default(defaultValue);
+    fromText(
+        z
+            .number({ error: `must be a whole number from ${min} to ${max}` })
+            .int({ error: `must be a whole number from ${min} to ${max}` })
+            .min(min, { error: `must be at least ${min}` })
+            .max(max, { error: `must be at most ${max}` }),
+    ).default(defaultValue);
 
 const clusterRef = z
     .string({ error: "must be a cluster name (a string)" })
@@ -83,7 +77,7 @@ export const samplesSettingsSchema = z
             .strictObject({
                 /** Off by default: with it on, a cluster no longer proves that it reaches the others. */
                 enabled: flag(false),
-                /** Clusters that get the DestinationRule and VirtualService; default the first cluster (as the AKS seed). */
+                /** Clusters that get the DestinationRule and VirtualService; default the first cluster (as the AKS walkthrough). */
                 clusters: z.array(clusterRef, { error: "must be a list of cluster names" }).optional(),
             })
             .prefault({}),

@@ -42,8 +42,17 @@ export function closest(word: string, candidates: string[]): string | undefined 
     return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
+/**
+ * Numbers and booleans may arrive as text: `pulumi config set --path` stores digits as numbers, but a quoted YAML
+ * value or `--type string` keeps them as text. Every setting accepts both, the same way (schemas preprocess with these).
+ */
+const numberFromText = (v: unknown) => (typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : v);
+const booleanFromText = (v: unknown) => (v === "true" ? true : v === "false" ? false : v);
+/** A number or boolean setting that also takes its value as text ("3", "true"). */
+export const fromText = <T extends z.ZodType>(schema: T) => z.preprocess((v) => booleanFromText(numberFromText(v)), schema);
+
 /** Keys an object schema allows, found by walking to `path` through the schema. */
-function allowedKeysAt(schema: z.ZodType, path: PropertyKey[]): string[] {
+export function allowedKeysAt(schema: z.ZodType, path: PropertyKey[]): string[] {
     let current: z.ZodType | undefined = schema;
     const unwrap = (s: z.ZodType): z.ZodType => {
         const def = (s as any)._zod.def;
@@ -83,10 +92,15 @@ export function describeIssues(schema: z.ZodType, issues: z.core.$ZodIssue[]): s
         if (issue.code === "unrecognized_keys") {
             const allowed = allowedKeysAt(schema, issue.path);
             for (const key of issue.keys) {
+                const flat = issue.path.length === 0 ? flatPathHint(key, allowed) : undefined;
+                if (flat) {
+                    problems.push(`${formatPath([key])}: ${flat}`);
+                    continue;
+                }
                 const suggestion = closest(key, allowed);
                 problems.push(
                     `${formatPath([...issue.path, key])}: unknown setting` +
-                        (suggestion ? `; did you mean "${suggestion}"?` : "") +
+                        (suggestion ? `; did you mean "${suggestion}"?` : ".") +
                         ` Allowed here: ${allowed.join(", ")}.`,
                 );
             }
@@ -95,6 +109,19 @@ export function describeIssues(schema: z.ZodType, issues: z.core.$ZodIssue[]): s
         }
     }
     return problems;
+}
+
+/**
+ * A top-level key such as `clusters[0].network` or `ca.validityHours` is a path set without `--path`: Pulumi stored
+ * it as one flat key. Says how to set it as a path (and remove the flat one), when it starts with a real setting.
+ */
+function flatPathHint(key: string, allowed: string[]): string | undefined {
+    const m = /^([A-Za-z][A-Za-z0-9]*)[.[]/.exec(key);
+    if (!m || !allowed.includes(m[1])) return undefined;
+    return (
+        `set without --path, so Pulumi stored one setting named "${key}" instead of a value inside ${formatPath([m[1]])}. ` +
+        `Set it with \`pulumi config set --path '${key}' <value>\` and remove the flat key with \`pulumi config rm '${key}'\``
+    );
 }
 
 /** Validates `raw` against `schema`, throwing one ConfigError listing every problem. */

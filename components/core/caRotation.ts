@@ -108,6 +108,31 @@ export function remainingDays(certPem: string, now: Date): number | undefined {
     return Math.floor((Date.parse(cert.validTo) - now.getTime()) / DAY_MS);
 }
 
+/** Hours a certificate was issued for (notBefore to notAfter); undefined when the text is not a certificate. */
+export function issuedValidityHours(certPem: string): number | undefined {
+    try {
+        const cert = new crypto.X509Certificate(certPem);
+        return Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 3600_000);
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * Live roots issued with another validity than `ca.validityHours`: the root keeps its own (its inputs never change in
+ * place), the intermediates and the next root generation take the setting. Said in every preview and up.
+ */
+export function rootValidityNotes(roots: Record<string, string>, validityHours: number): string[] {
+    return Object.entries(roots).flatMap(([label, pem]) => {
+        const issued = issuedValidityHours(pem);
+        if (issued === undefined || issued === validityHours) return [];
+        return [
+            `mesh root ${label} was issued for ${issued} hours and keeps that validity: replacing a live root would break trust between the clusters. ` +
+                `ca.validityHours (${validityHours}) applies to the intermediates, re-issued with it, and to the next root, made by a staged root rotation (docs/rotation.md)`,
+        ];
+    });
+}
+
 /** Certificates in a PEM bundle. */
 export function pemCertificates(pem: string): string[] {
     return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((p) => `${p}\n`) ?? [];

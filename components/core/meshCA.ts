@@ -8,6 +8,7 @@ import {
     generationSerial,
     remainingDays,
     rootBundle,
+    rootValidityNotes,
     rootPlan,
     rootResourceName,
     rotationIstiodEnv,
@@ -170,7 +171,9 @@ export class MeshCA extends pulumi.ComponentResource {
                     allowedUses: CA_ALLOWED_USES,
                     validityPeriodHours,
                 },
-                opts,
+                // A changed validity would replace the root: a trust break (or a protected-replace failure). A live root
+                // keeps the validity it was issued with; a new generation (a staged rotation) takes the new one.
+                { ...opts, ignoreChanges: ["validityPeriodHours"] },
             );
             return { ...entry, key, cert };
         });
@@ -181,8 +184,10 @@ export class MeshCA extends pulumi.ComponentResource {
 
         const intermediates: Record<string, pulumi.Output<string>> = {};
         for (const clusterName of args.clusterNames) {
-            const key = new tls.PrivateKey(`${name}-${clusterName}`, CA_KEY, { parent: this });
             const generation = args.intermediateGenerations?.[clusterName] ?? 1;
+            // Each generation has its own key (a new name: created before the old one is deleted), so re-issuing also
+            // replaces a leaked key.
+            const key = new tls.PrivateKey(intermediateKeyName(name, clusterName, generation), CA_KEY, { parent: this });
             const csr = new tls.CertRequest(
                 `${name}-${clusterName}`,
                 { privateKeyPem: key.privateKeyPem, subject: { ...intermediateSubject(clusterName), ...generationSerial(generation) }, dnsNames: INTERMEDIATE_DNS_NAMES },
@@ -211,9 +216,14 @@ export class MeshCA extends pulumi.ComponentResource {
                 })),
             );
         }
-        this.validityDays = validityOutput(Object.fromEntries(roots.map((r) => [`g${r.generation}`, r.cert.certPem])), intermediates);
+        this.validityDays = validityOutput(Object.fromEntries(roots.map((r) => [`g${r.generation}`, r.cert.certPem])), intermediates, validityPeriodHours);
         this.registerOutputs({ rootCertPem: this.rootCertPem });
     }
+}
+
+/** Resource name of a cluster's intermediate key: generation 1 keeps the name stacks have always had. */
+export function intermediateKeyName(caName: string, clusterName: string, generation: number): string {
+    return generation <= 1 ? `${caName}-${clusterName}` : `${caName}-${clusterName}-g${generation}`;
 }
 
 /** A stage name from any language, checked. */
@@ -233,8 +243,11 @@ function providedTrustedRoots(provided: ProvidedCA, stage: RootRotationStage | u
     return [current];
 }
 
-/** Remaining days of every certificate; a warning for each within 30 days, in preview too wherever the PEM is known. */
-function validityOutput(roots: Record<string, pulumi.Input<string>>, intermediates: Record<string, pulumi.Input<string>>): pulumi.Output<CAValidityDays> {
+/**
+ * Remaining days of every certificate; a warning for each within 30 days, in preview too wherever the PEM is known.
+ * With `validityHours` (generated roots), a note for each live root issued with another validity: it keeps it.
+ */
+function validityOutput(roots: Record<string, pulumi.Input<string>>, intermediates: Record<string, pulumi.Input<string>>, validityHours?: number): pulumi.Output<CAValidityDays> {
     const days = (pems: Record<string, string>): Record<string, number> =>
         Object.fromEntries(Object.entries(pems).flatMap(([k, pem]) => {
             const d = remainingDays(pem, new Date());
@@ -245,6 +258,7 @@ function validityOutput(roots: Record<string, pulumi.Input<string>>, intermediat
         pulumi.all([pulumi.all(roots), pulumi.all(intermediates)]).apply(([r, i]) => {
             const result = { roots: days(r), intermediates: days(i) };
             for (const w of [...expiryWarnings(result.roots, "mesh root"), ...expiryWarnings(result.intermediates, "intermediate CA of")]) pulumi.log.warn(w);
+            if (validityHours !== undefined) for (const note of rootValidityNotes(r, validityHours)) pulumi.log.info(note);
             return result;
         }),
     );

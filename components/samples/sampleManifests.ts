@@ -123,7 +123,7 @@ export function curlDeployment(image = DEFAULT_CLIENT_IMAGE, namespace = SAMPLE_
     });
 }
 
-// ---- cluster-local routing (the AKS seed's step 11) ---------------------------------------------
+// ---- cluster-local routing (as in the AKS walkthrough) -------------------------------------------
 
 export const HELLOWORLD_HOST = `helloworld.${SAMPLE_NAMESPACE}.svc.cluster.local`;
 
@@ -157,7 +157,7 @@ export function clusterLocalVirtualService(clusterNames: string[], namespace = S
     };
 }
 
-// ---- Bookinfo (the AKS seed's step 12) ----------------------------------------------------------
+// ---- Bookinfo (split across clusters, as in the AKS walkthrough) -------------------------------
 
 export type BookinfoService = "productpage" | "details" | "ratings" | "reviews";
 export const BOOKINFO_FRONT_SERVICES: BookinfoService[] = ["productpage", "details", "ratings"];

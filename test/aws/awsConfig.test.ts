@@ -1,6 +1,6 @@
 /** Every bad AWS setting fails before anything is declared, naming the setting and what is allowed. */
 import { ConfigError, rawSettings } from "../../stacks/config";
-import { awsSettings } from "../../stacks/aws";
+import { awsSettings, checkRegion } from "../../stacks/aws";
 import { loadStackConfig } from "../support/stackConfig";
 
 const committed = () => loadStackConfig("aws", { "aws:region": "eu-west-1" }) as Record<string, string>;
@@ -228,4 +228,23 @@ test("cluster names must be unique (they are Istio cluster IDs and EKS names)", 
     expect(problems({ clusters: cluster(1, { name: "cluster-1" }) })).toEqual([
         'istio-multicluster:clusters: cluster name "cluster-1" is used more than once; names must be unique (they are Istio cluster IDs)',
     ]);
+});
+
+test("counts written as text mean the same as numbers (as on Azure), and the region is reported with the other problems", () => {
+    const asText = settingsWith({
+        aws: { vpcCidr: "10.0.0.0/16", availabilityZoneCount: "3" },
+        clusters: committedClusters().map((c) => ({ ...c, minNodes: "1", desiredNodes: "2", maxNodes: "3" })),
+    });
+    expect(asText).toEqual(settingsWith({}));
+    const config = committed();
+    delete config["aws:region"];
+    try {
+        awsSettings(rawSettings({ ...config, "istio-multicluster:aws": JSON.stringify({ availabilityZoneCount: 1 }) }), checkRegion(undefined, {}));
+        throw new Error("expected a ConfigError");
+    } catch (e) {
+        expect((e as ConfigError).problems).toEqual([
+            "istio-multicluster:aws.availabilityZoneCount: must be at least 2: EKS needs subnets in two availability zones",
+            "aws:region: not set; choose the region to build in with `pulumi config set aws:region <region>` (or set AWS_REGION)",
+        ]);
+    }
 });

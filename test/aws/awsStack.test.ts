@@ -4,10 +4,9 @@
  * dependency graph that decides the order of `pulumi destroy`.
  */
 import { parse as parseYaml } from "yaml";
-import { ResourceValidationArgs } from "@pulumi/policy";
-import * as policyPack from "../../policy/policies";
 import { Declared, RunResult, dependsOn, isSecret, one, ofType, plain, providerUrn, runProgram } from "../support/harness";
 import { loadStackConfig } from "../support/stackConfig";
+import { policyViolations } from "../support/policyRun";
 import { ACCOUNT, REGION, ZONES, awsMocks, endpointOf } from "../support/cloudMocks";
 
 // ---- mocks ------------------------------------------------------------------------------------------
@@ -476,40 +475,14 @@ test("without a region the program stops and says how to set one", async () => {
 });
 
 describe("policy pack (pulumi preview --policy-pack policy)", () => {
-    /** Every mandatory policy over every custom resource the program declares. */
-    async function violations(r: RunResult): Promise<string[]> {
-        const providers = new Map(r.resources.filter((x) => x.type.startsWith("pulumi:providers:")).map((x) => [x.urn, x]));
-        const found: string[] = [];
-        // Custom resources, and remote components such as eks:index:Cluster (the engine sees their inputs too).
-        const checked = r.resources.filter((x) => (x.custom || x.type.startsWith("eks:")) && !x.read && !x.type.startsWith("pulumi:providers:"));
-        for (const res of checked) {
-            const provider = providers.get(providerUrn(res));
-            const args = {
-                type: res.type,
-                name: res.name,
-                urn: res.urn,
-                props: plain(res.inputs),
-                provider: provider ? { type: provider.type, name: provider.name, urn: provider.urn, props: {} } : undefined,
-                opts: { protect: false, ignoreChanges: [], aliases: [], additionalSecretOutputs: [] },
-                stackTags: new Map(),
-                isType: () => false,
-                asType: () => undefined,
-                getConfig: () => ({}),
-            } as unknown as ResourceValidationArgs;
-            for (const policy of policyPack.policies) {
-                const checks = [policy.validateResource!].flat();
-                for (const check of checks) await check(args, () => found.push(`${policy.name}: ${res.name}`));
-            }
-        }
-        return found.sort();
-    }
-
     test("with the public API endpoints restricted, the whole AWS graph passes every policy", async () => {
         const restricted = await runAws({ "istio-multicluster:clusters": clustersWith((c) => ({ ...c, publicAccessCidrs: ["203.0.113.0/24"] })) });
-        expect(await violations(restricted)).toEqual([]);
+        expect(await policyViolations(restricted.resources)).toEqual([]);
     });
 
-    test("the committed default (API open to 0.0.0.0/0, as in the seed) is the only thing the pack flags", async () => {
-        expect(await violations(run)).toEqual(["api-servers-not-open-to-the-world: eks-cluster-1-eks", "api-servers-not-open-to-the-world: eks-cluster-2-eks"]);
+    test("the committed default (API open to 0.0.0.0/0, as in the seed) is the only thing the pack flags, as advisory", async () => {
+        expect(await policyViolations(run.resources)).toEqual(["api-servers-not-open-to-the-world: eks-cluster-1-eks", "api-servers-not-open-to-the-world: eks-cluster-2-eks"]);
+        expect(await policyViolations(run.resources, { level: "mandatory" })).toEqual([]);
     });
 });
+

@@ -385,9 +385,20 @@ describe("azure stack variations", () => {
 const policyViolations = (run: RunResult) => policiesOver(run.resources);
 
 describe("the policy pack on the azure stack", () => {
-    test("as committed, only the open API servers are flagged (the AKS default; set apiServerAuthorizedIpRanges)", async () => {
+    test("as committed, only the open API servers are flagged (the AKS default; set apiServerAuthorizedIpRanges), as advisory", async () => {
         const { run } = await runAzure();
         expect(await policyViolations(run)).toEqual(["api-servers-not-open-to-the-world: aks-cluster1", "api-servers-not-open-to-the-world: aks-cluster2"]);
+        expect(await policiesOver(run.resources, { level: "mandatory" })).toEqual([]);
+    });
+
+    test("the program says so too, in every preview", async () => {
+        const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+        try {
+            await runAzure();
+            expect(warn.mock.calls.flat().join("\n")).toMatch(/istio-multicluster:azure\.apiServerAuthorizedIpRanges: empty, so the API servers of cluster1, cluster2 accept any address/);
+        } finally {
+            warn.mockRestore();
+        }
     });
 
     test("with authorized IP ranges, and with public gateways, nothing is flagged", async () => {

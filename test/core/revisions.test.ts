@@ -277,3 +277,18 @@ test("without revisions the mesh is the single-version one of before: release is
     const after = urns(runs["0 one revision"]);
     expect([...before].filter((u) => !after.has(u)).map((u) => u.split("::").pop()).sort()).toEqual(["mesh-cluster1-istiod", "mesh-cluster2-istiod", "mesh-cluster3-istiod"]);
 });
+
+test("an istioVersion that no revision runs is said in every preview: it would look like an upgrade and change nothing", async () => {
+    const { revisionWarnings } = await import("../../stacks/revisions");
+    expect(revisionWarnings({ istioVersion: "1.31.1" })).toEqual([]);
+    expect(revisionWarnings({ istioVersion: "1.31.1", revisions: [OLD, NEW] })).toEqual([]);
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+        await runProgram(stack({ istioVersion: "1.31.2", revisions: [OLD, NEW], defaultRevision: OLD.name, revisionTags: { "prod-stable": OLD.name } }), CALLS);
+        expect(warn.mock.calls.flat().join("\n")).toMatch(
+            /istio-multicluster:istioVersion: 1\.31\.2 is not installed: with istio-multicluster:revisions each revision runs its own version \(1\.30\.5, 1\.31\.1\)\. To upgrade, add a revision/,
+        );
+    } finally {
+        warn.mockRestore();
+    }
+});

@@ -330,7 +330,7 @@ describe("root rotation with real certificates: at every stage a workload certif
 // ---- intermediate renewal -------------------------------------------------------------------------------
 
 describe("intermediate renewal", () => {
-    test("on demand: a cluster's generation changes only its CSR subject (serialNumber), visible in preview; early renewal reaches the tls provider", async () => {
+    test("on demand: a cluster's generation changes its CSR subject (serialNumber) and key, visible in preview; early renewal reaches the tls provider", async () => {
         const base = await runProgram(stack());
         const run = await runProgram(stack({ ca: { intermediateGenerations: { cluster2: 2 }, earlyRenewalHours: 720 } }));
         const csr = (r: RunResult, c: string) => plain(r.resources.find((x) => x.type === CSR && x.name === `mesh-ca-${c}`)!.inputs);
@@ -354,6 +354,72 @@ describe("intermediate renewal", () => {
         } finally {
             warn.mockRestore();
         }
+    });
+});
+
+describe("changing ca.validityHours on a live stack", () => {
+    test("a root's validity never reaches the engine as a change (no replace, protected or not); intermediates take the new validity", async () => {
+        for (const ca of [{ validityHours: 17520 }, { validityHours: 17520, allowRootRotation: true }, { validityHours: 17520, rootRotation: "trust-both" }]) {
+            const run = await runProgram(stack({ ca }));
+            const roots = ofType(run.resources, ROOT);
+            expect(roots.length).toBeGreaterThan(0);
+            // The engine keeps the live root's own value for an ignored input: nothing to replace, also with allowRootRotation.
+            for (const r of roots) expect({ root: r.name, ignoreChanges: r.ignoreChanges }).toEqual({ root: r.name, ignoreChanges: ["validityPeriodHours"] });
+            // A new root (here generation 2 of a staged rotation) is created with the setting.
+            for (const r of roots) expect(plain(r.inputs).validityPeriodHours).toBe(17520);
+            for (const c of ofType(run.resources, SIGNED)) {
+                expect(c.ignoreChanges).toEqual([]);
+                expect(plain(c.inputs).validityPeriodHours).toBe(17520);
+            }
+        }
+    });
+
+    test("the preview says so: a live root issued with another validity keeps it, and the note names what takes the setting", async () => {
+        // The live root, as the engine hands it back with ignoreChanges: issued for the default ten years.
+        const live = persistentTls().outputs!;
+        const tenYearRoot: MockOptions = {
+            outputs: { ...live, [ROOT]: (inputs: any, name: string) => live[ROOT]({ ...inputs, validityPeriodHours: 87600 }, name) },
+        };
+        const info = jest.spyOn(console, "log").mockImplementation(() => undefined);
+        try {
+            await runProgram(stack({ ca: { validityHours: 17520 } }), tenYearRoot);
+            expect(info.mock.calls.flat().join("\n")).toMatch(
+                /mesh root g1 was issued for 87600 hours and keeps that validity: replacing a live root would break trust between the clusters\. ca\.validityHours \(17520\) applies to the intermediates, re-issued with it, and to the next root/,
+            );
+            info.mockClear();
+            // Unchanged validity: nothing to say.
+            await runProgram(stack(), persistentTls());
+            expect(info.mock.calls.flat().join("\n")).not.toMatch(/keeps that validity/);
+        } finally {
+            info.mockRestore();
+        }
+    });
+});
+
+describe("re-issuing an intermediate with a new key (a leaked intermediate key)", () => {
+    test("each generation has its own key: the CSR and certificate follow it, other clusters keep theirs", async () => {
+        const base = await runProgram(stack());
+        const run = await runProgram(stack({ ca: { intermediateGenerations: { cluster2: 2 } } }));
+        const keys = (r: RunResult) => ofType(r.resources, KEY).map((k) => k.name).sort();
+        expect(keys(base)).toEqual(["mesh-ca-cluster1", "mesh-ca-cluster2", "mesh-ca-root"]);
+        // A new name: the engine creates the new key before it deletes the old one, after the cacerts update.
+        expect(keys(run)).toEqual(["mesh-ca-cluster1", "mesh-ca-cluster2-g2", "mesh-ca-root"]);
+        const csr = run.resources.find((r) => r.type === CSR && r.name === "mesh-ca-cluster2")!;
+        const newKey = run.resources.find((r) => r.type === KEY && r.name === "mesh-ca-cluster2-g2")!;
+        expect(csr.dependencies).toContain(newKey.urn);
+        expect(newKey.deleteBeforeReplace).toBe(false);
+    });
+
+    test("with real certificates: the re-issued intermediate and its cacerts carry the new key, and still chain to the same root", async () => {
+        const options = persistentTls();
+        const cacertsOf = (r: RunResult, c: string) => plain(r.resources.find((s) => s.type === SECRET && s.name === `mesh-${c}-cacerts`)!.inputs.stringData) as Record<string, string>;
+        const before = cacertsOf(await runProgram(stack(), options), "cluster2");
+        const after = cacertsOf(await runProgram(stack({ ca: { intermediateGenerations: { cluster2: 2 } } }), options), "cluster2");
+        const publicKey = (pem: string) => crypto.createPublicKey(pem).export({ type: "spki", format: "pem" });
+        expect(publicKey(after["ca-key.pem"])).not.toEqual(publicKey(before["ca-key.pem"]));
+        expect(new crypto.X509Certificate(after["ca-cert.pem"]).checkPrivateKey(crypto.createPrivateKey(after["ca-key.pem"]))).toBe(true);
+        expect(after["root-cert.pem"]).toBe(before["root-cert.pem"]);
+        expect(new crypto.X509Certificate(after["ca-cert.pem"]).verify(new crypto.X509Certificate(after["root-cert.pem"]).publicKey)).toBe(true);
     });
 });
 

@@ -7,7 +7,11 @@ import * as os from "os";
 import * as path from "path";
 import { runProgramExpectingError, runProgram } from "../support/harness";
 import { existingStack, kubeconfigFor, TWO_CLUSTERS_ONE_NETWORK } from "../support/fixtures";
+import { z } from "zod";
 import { closest, rawSettings } from "../../stacks/config";
+import { existingSettingsSchema } from "../../stacks/existing";
+import { azureSettingsSchema } from "../../stacks/azure";
+import { awsSettingsSchema } from "../../stacks/aws";
 
 /** Runs the program with `config` and returns its error message, checking that nothing was declared. */
 async function failure(config: Record<string, unknown>): Promise<string> {
@@ -179,4 +183,139 @@ describe("good input", () => {
         expect(closest("kubconfig", ["name", "network", "kubeconfig", "kubeconfigPath"])).toBe("kubeconfig");
         expect(closest("zzzzzz", ["name", "network"])).toBeUndefined();
     });
+});
+
+describe("one run reports every problem, and helps with the common mistakes", () => {
+    const lines = (message: string) => message.split("\n").filter((l) => l.startsWith("  - "));
+
+    test("problems found by every stage of the checks come in one run", async () => {
+        // Each of these used to stop the checks at its own stage: cross settings, schema, revisions, chart source,
+        // samples, and a kubeconfig that cannot be read.
+        const msg = await failure({
+            platform: "existing",
+            meshId: "mesh1",
+            istioChartSource: "/nonexistent/istio-charts",
+            stritMtls: "true",
+            defaultRevision: "stable",
+            ca: { intermediateGenerations: { cluster9: 2 } },
+            samples: { bookinfo: { frontCluster: "clusterx" } },
+            clusters: [cluster("cluster1"), { name: "cluster2", network: "network1", kubeconfigPath: "/nonexistent/kubeconfig" }],
+        });
+        expect(msg).toMatch(/istio-multicluster:ca\.intermediateGenerations\.cluster9: no cluster is named "cluster9"/);
+        expect(msg).toMatch(/istio-multicluster:stritMtls: unknown setting; did you mean "strictMtls"\?/);
+        expect(msg).toMatch(/istio-multicluster:defaultRevision: needs istio-multicluster:revisions/);
+        expect(msg).toMatch(/istio-multicluster:istioChartSource: .*\/nonexistent\/istio-charts/);
+        expect(msg).toMatch(/istio-multicluster:samples\.bookinfo\.frontCluster: "clusterx" is not a cluster of this stack/);
+        expect(msg).toMatch(/istio-multicluster:clusters\[1\]\.kubeconfigPath: cannot read "\/nonexistent\/kubeconfig"/);
+        // The chart directory lacks three charts: a line each.
+        expect(lines(msg)).toHaveLength(8);
+    });
+
+    test("an unknown platform does not hide the problems of the settings every platform has", async () => {
+        const msg = await failure(existingStack(TWO_CLUSTERS_ONE_NETWORK, { platform: "gcp", meshId: "", istioVersion: "1.29.0" }));
+        expect(msg).toMatch(/istio-multicluster:platform: must be one of existing, azure, aws; got "gcp"/);
+        expect(msg).toMatch(/istio-multicluster:meshId: must not be empty/);
+        expect(msg).toMatch(/istio-multicluster:istioVersion: Istio 1\.29\.0 is not supported/);
+    });
+
+    test("a path set without --path is named as such, with the command that sets it", async () => {
+        const { clusters: _c, ...rest } = existingStack(TWO_CLUSTERS_ONE_NETWORK);
+        const msg = await failure({ ...rest, clusters: [cluster("cluster1")], "clusters[0].network": "network2", "ca.validityHours": "48" });
+        expect(msg).toContain(
+            "istio-multicluster:clusters[0].network: set without --path, so Pulumi stored one setting named \"clusters[0].network\" instead of a value inside istio-multicluster:clusters. " +
+                "Set it with `pulumi config set --path 'clusters[0].network' <value>` and remove the flat key with `pulumi config rm 'clusters[0].network'`",
+        );
+        expect(msg).toMatch(/istio-multicluster:ca\.validityHours: set without --path.*`pulumi config set --path 'ca\.validityHours' <value>`/);
+        expect(msg).not.toMatch(/unknown setting/);
+    });
+
+    test("cloud settings on the default platform: one problem asking whether the platform should be azure", async () => {
+        const msg = await failure({
+            meshId: "mesh1",
+            azure: { vnetCidr: "10.1.0.0/16" },
+            clusters: [
+                { name: "cluster1", network: "network1", kubeconfig: kubeconfigFor("cluster1"), subnetCidr: "10.1.1.0/24", podCidr: "10.244.0.0/16", nodeCount: 3, kubernetesVersion: "1.35" },
+            ],
+        });
+        expect(lines(msg)).toEqual([
+            "  - istio-multicluster:platform: is not set, so it is existing (clusters you already have), but istio-multicluster:azure, istio-multicluster:clusters[0].subnetCidr, " +
+                "istio-multicluster:clusters[0].podCidr, istio-multicluster:clusters[0].nodeCount, istio-multicluster:clusters[0].kubernetesVersion are settings of platform azure; " +
+                "did you mean `platform: azure`? Set it with `pulumi config set platform azure`",
+        ]);
+    });
+
+    test("… or aws; a real typo next to them is still reported as one", async () => {
+        const msg = await failure(
+            existingStack(TWO_CLUSTERS_ONE_NETWORK, {
+                aws: { vpcCidr: "10.0.0.0/16" },
+                clusters: [{ name: "cluster1", network: "network1", kubeconfig: kubeconfigFor("cluster1"), instanceTypes: ["m5.large"], publicAccessCidrs: ["203.0.113.0/24"], netwrok: "x" }],
+            }),
+        );
+        expect(msg).toMatch(/istio-multicluster:platform: is existing \(clusters you already have\), but istio-multicluster:aws, .*publicAccessCidrs are settings of platform aws; did you mean `platform: aws`\?/);
+        expect(msg).toMatch(/istio-multicluster:clusters\[0\]\.netwrok: unknown setting; did you mean "network"\?/);
+        expect(lines(msg)).toHaveLength(2);
+    });
+
+    test("an unknown setting with no near name: a sentence, then what is allowed", async () => {
+        const msg = await failure(existingStack(TWO_CLUSTERS_ONE_NETWORK, { zzzzzzzz: "1" }));
+        expect(msg).toMatch(/istio-multicluster:zzzzzzzz: unknown setting\. Allowed here: platform, meshId, /);
+    });
+
+    test("ca.earlyRenewalHours is checked against the default validity too", async () => {
+        const msg = await failure(existingStack(TWO_CLUSTERS_ONE_NETWORK, { ca: { earlyRenewalHours: 87600 } }));
+        expect(msg).toMatch(/istio-multicluster:ca\.earlyRenewalHours: 87600 is not below istio-multicluster:ca\.validityHours \(87600, the default\): every up would re-issue/);
+        await runProgram(existingStack(TWO_CLUSTERS_ONE_NETWORK, { ca: { earlyRenewalHours: 720 } }));
+    });
+});
+
+/** Every number and boolean setting in a schema, with the schema that reads it (wrappers included). */
+function scalarSettings(schema: z.ZodType, path: string): { path: string; kind: "number" | "boolean"; schema: z.ZodType }[] {
+    const def = (schema as any)._zod.def;
+    const kindOf = (s: any): "number" | "boolean" | undefined => (["number", "boolean"].includes(s._zod.def.type) ? s._zod.def.type : undefined);
+    switch (def.type) {
+        case "optional":
+        case "default":
+        case "prefault":
+        case "nullable": {
+            const inner = scalarSettings(def.innerType, path);
+            // The wrapper reads the value: keep it, so that a default does not hide what the inner schema refuses.
+            return inner.length === 1 && inner[0].path === path ? [{ ...inner[0], schema }] : inner;
+        }
+        case "pipe": {
+            const kind = kindOf(def.out);
+            if (kind && def.in._zod.def.type !== "number" && def.in._zod.def.type !== "boolean") return [{ path, kind, schema }];
+            return scalarSettings(def.in, path);
+        }
+        case "object":
+            return Object.entries(def.shape).flatMap(([k, v]) => scalarSettings(v as z.ZodType, path ? `${path}.${k}` : k));
+        case "array":
+            return scalarSettings(def.element, `${path}[0]`);
+        case "record":
+            return scalarSettings(def.valueType, `${path}.<key>`);
+        case "union":
+            return def.options.flatMap((o: z.ZodType) => scalarSettings(o, path));
+        case "number":
+        case "boolean":
+            return [{ path, kind: def.type, schema }];
+        default:
+            return [];
+    }
+}
+
+test("every number and boolean setting of every platform takes its value as text too (\"3\", \"true\"), or none would", () => {
+    const refused: string[] = [];
+    let checked = 0;
+    for (const [platform, schema] of [["existing", existingSettingsSchema], ["azure", azureSettingsSchema], ["aws", awsSettingsSchema]] as const) {
+        for (const setting of scalarSettings(schema, "")) {
+            const values = setting.kind === "boolean" ? [true, false] : [1, 2, 3, 24, 48, 720];
+            const value = values.find((v) => setting.schema.safeParse(v).success);
+            expect({ setting: setting.path, value }).toEqual({ setting: setting.path, value: expect.anything() });
+            checked++;
+            const asText = setting.schema.safeParse(String(value));
+            if (!asText.success || asText.data !== setting.schema.parse(value)) refused.push(`${platform}: ${setting.path} refuses "${value}"`);
+        }
+    }
+    expect(refused).toEqual([]);
+    // The walk does find them: counts, node counts, CA hours and generations, sample timings, flags.
+    expect(checked).toBeGreaterThan(30);
 });

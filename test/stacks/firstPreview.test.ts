@@ -9,6 +9,7 @@ import { LOCATION, REGION, awsMocks, azureMocks, newRecord } from "../support/cl
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
 import { loadStackConfig } from "../support/stackConfig";
 import { UNKNOWN, firstPreviewReply, inputsWithComputedUnknown } from "../support/previewModel";
+import { policyViolations } from "../support/policyRun";
 
 const U = UNKNOWN_OUTPUT;
 /** The URNs a run declared, reads apart. */
@@ -73,6 +74,14 @@ describe("azure stack from Pulumi.azure.yaml", () => {
         expect(declared(preview)).toEqual(declared(deployed));
     });
 
+    test("passes the policy pack as the PR workflow runs it: nothing mandatory; the open API servers flagged (advisory), naming the setting", async () => {
+        expect(await policyViolations(preview.resources, { level: "mandatory" })).toEqual([]);
+        expect(await policyViolations(preview.resources, { withMessages: true })).toEqual([
+            "api-servers-not-open-to-the-world: aks-cluster1: AKS aks-cluster1: the API server is public with no authorized IP ranges; set istio-multicluster:azure.apiServerAuthorizedIpRanges or make the cluster private.",
+            "api-servers-not-open-to-the-world: aks-cluster2: AKS aks-cluster2: the API server is public with no authorized IP ranges; set istio-multicluster:azure.apiServerAuthorizedIpRanges or make the cluster private.",
+        ]);
+    });
+
     test("the AKS identities are unknown, so nothing that needs them ran: the role assignments wait with unknown principals", () => {
         const aks = preview.resources.filter((r) => r.type === "azure-native:containerservice:ManagedCluster");
         expect(aks).toHaveLength(2);
@@ -106,6 +115,13 @@ describe("aws stack from Pulumi.aws.yaml", () => {
 
     test("completes, declaring everything a deployment declares", () => {
         expect(declared(preview)).toEqual(declared(deployed));
+    });
+
+    test("passes the policy pack as the PR workflow runs it: nothing mandatory; the open API endpoints flagged (advisory), naming the setting", async () => {
+        expect(await policyViolations(preview.resources, { level: "mandatory" })).toEqual([]);
+        const advisory = await policyViolations(preview.resources, { withMessages: true });
+        expect(advisory.map((v) => v.split(": ").slice(0, 2).join(": "))).toEqual(["api-servers-not-open-to-the-world: eks-cluster-1-eks", "api-servers-not-open-to-the-world: eks-cluster-2-eks"]);
+        for (const v of advisory) expect(v).toMatch(/set istio-multicluster:clusters\[\]\.publicAccessCidrs to your own addresses/);
     });
 
     test("what the stack shows unknown: the VPC, the EKS clusters and everything from them; config and invokes are known", () => {
