@@ -339,8 +339,10 @@ const BED_PROCESSES = /^(pilot-discovery|etcd|kube-apiserver|kube-controller|kub
 
 /** TCP/UDP sockets as `ss` sees them: `args` e.g. ["-ltnpH"]; `hostNamespace` runs it in the machine's namespace. */
 function sockets(args: string[], hostNamespace = false): { state: string; local: string; peer: string; proc?: string }[] {
+    // E2E_HOST_NETNS is run.sh's fd 9, as /proc/self/fd/9: this process holds it, nsenter (a child) does not.
+    const hostNs = String(process.env.E2E_HOST_NETNS).replace("/proc/self/", `/proc/${process.pid}/`);
     const out = hostNamespace
-        ? execFileSync("nsenter", [`--net=${process.env.E2E_HOST_NETNS}`, "ss", ...args], { encoding: "utf8" })
+        ? execFileSync("nsenter", [`--net=${hostNs}`, "ss", ...args], { encoding: "utf8" })
         : execFileSync("ss", args, { encoding: "utf8" });
     return out.split("\n").filter(Boolean).map((l) => {
         const f = l.trim().split(/\s+/);

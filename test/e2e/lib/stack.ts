@@ -72,11 +72,23 @@ export function preparePulumi(root: string, extraEnv: Record<string, string> = {
     return { home, stateDir, projectDir, cliRoot, envVars };
 }
 
-/** What index.ts runs, as an inline program (the project's modules are loaded by jest's transform). */
+/**
+ * What index.ts runs, as an inline program (the project's modules are loaded by jest's transform). One difference:
+ * where index.ts throws its ConfigError (the CLI prints it as the program's unhandled exception), this reports the
+ * same message as an error diagnostic, which fails the preview or update just the same: a throw inside the inline
+ * program would also reach jest's own handlers in this process and fail whichever test is running.
+ */
 export const meshProgram: pulumi.automation.PulumiFn = async () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { deploy, stackOutputs } = require(path.join(REPO, "stacks/deploy")) as typeof import("../../../stacks/deploy");
-    return stackOutputs(deploy(pulumi.runtime.allConfig()));
+    let deployment: ReturnType<typeof deploy>;
+    try {
+        deployment = deploy(pulumi.runtime.allConfig());
+    } catch (e) {
+        await pulumi.log.error(String((e as Error).message));
+        return {};
+    }
+    return stackOutputs(deployment);
 };
 
 /** The project's name, from Pulumi.yaml (the inline program runs as that project). */
