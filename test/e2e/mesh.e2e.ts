@@ -44,6 +44,8 @@ const [FROM_VERSION, TO_VERSION] = (() => {
 const STACK = "e2e";
 const MIN = 60_000;
 const ROOT_TYPES = ["tls:index/privateKey:PrivateKey", "tls:index/selfSignedCert:SelfSignedCert"];
+/** The root's parents: components stay in state while a child does. */
+const ROOT_PARENTS = ["istio-multicluster:index:Mesh", "istio-multicluster:index:MeshCA"];
 
 const log = makeLog("e2e");
 const timings: Record<string, number> = {};
@@ -432,7 +434,7 @@ describe("steady state", () => {
     });
 
     test("a second up changes nothing (expectNoChanges)", async () => {
-        const r = await timed("second up", () => stack.up({ expectNoChanges: true, color: "never" }));
+        const r = await timed("second up", () => stack.up({ expectNoChanges: true, color: "never", onEvent: record("second-up") }));
         expect(r.summary.result).toBe("succeeded");
         expect(changed(r)).toEqual({});
     }, 30 * MIN);
@@ -440,11 +442,15 @@ describe("steady state", () => {
     test("refresh finds no drift, and the preview after it changes nothing", async () => {
         const r = await timed("refresh", () => stack.refresh({ color: "never", onEvent: record("refresh") }));
         expect(r.summary.result).toBe("succeeded");
-        findings.refreshChanged = engineEvents
+        // Objects the program only reads (Service.get of the gateways' Services, to learn their addresses) change
+        // under it (status, resourceVersion): refresh re-reads them and reports an update. Nothing it manages drifts.
+        const reads = new Set(operations("second-up", ["read"]).map((o) => o.split(" ").pop()));
+        const refreshed = engineEvents
             .filter((e) => e.phase === "refresh" && e.resOutputsEvent && e.resOutputsEvent.metadata.op !== "same")
-            .map((e) => ({ op: e.resOutputsEvent.metadata.op, urn: e.resOutputsEvent.metadata.urn.split("::").pop(), diffs: e.resOutputsEvent.metadata.diffs, detailedDiff: e.resOutputsEvent.metadata.detailedDiff }));
-        log(`refresh changed: ${JSON.stringify(findings.refreshChanged)}`);
-        expect(changed(r)).toEqual({});
+            .map((e) => `${e.resOutputsEvent.metadata.op} ${e.resOutputsEvent.metadata.urn.split("::").pop()}`);
+        findings.refreshChanged = refreshed;
+        log(`refresh changed: ${JSON.stringify(refreshed)} (read-only: ${[...reads].join(", ")})`);
+        expect(refreshed.filter((x) => !reads.has(x.split(" ")[1]))).toEqual([]);
         await timed("preview after refresh", () => stack.preview({ expectNoChanges: true, color: "never" }));
     }, 30 * MIN);
 });
@@ -521,9 +527,9 @@ describe("destroy", () => {
         const deleted = operations("destroy-protected", ["delete"]);
         const kept = (await stateResources(stack)).filter((r) => !r.type.startsWith("pulumi:"));
         findings.protectedDestroy = { deleted: deleted.length, kept: kept.map((r) => `${r.type} ${r.urn.split("::").pop()} protect=${!!r.protect}`), error: String((err as Error).message).split("\n").filter((l) => /protect/i.test(l)).slice(0, 3) };
-        // Left in state: exactly the protected root (its key and certificate).
-        expect(kept.map((r) => r.type).sort()).toEqual([...ROOT_TYPES].sort());
-        for (const r of kept) expect(r.protect).toBe(true);
+        // Left in state: exactly the protected root (its key and certificate) and the components above it.
+        expect(kept.map((r) => r.type).sort()).toEqual([...ROOT_TYPES, ...ROOT_PARENTS].sort());
+        for (const r of kept) expect([r.type, !!r.protect]).toEqual([r.type, ROOT_TYPES.includes(r.type)]);
         const left = await expectOnlyLeftByDesign();
         findings.leftByDesign = left;
         // `destroy --exclude-protected` is the command that finishes cleanly with the root kept.
@@ -543,7 +549,9 @@ describe("destroy", () => {
         writeStackConfig(env, STACK, configFor(version, { allowRootRotation: true }));
         const up = await timed("up (unprotect root)", () => stack.up({ color: "never" }));
         expect(up.summary.result).toBe("succeeded");
-        expect(changed(up)).toEqual({ update: 2 }); // the root's key and certificate: protect lifted, nothing else
+        // Lifting `protect` is not a resource change for the engine: nothing is updated, the state's flag flips.
+        expect(changed(up)).toEqual({});
+        for (const r of (await stateResources(stack)).filter((x) => ROOT_TYPES.includes(x.type))) expect([r.type, !!r.protect]).toEqual([r.type, false]);
         const r = await timed("destroy", () => stack.destroy({ color: "never", onEvent: record("destroy") }));
         expect(r.summary.result).toBe("succeeded");
         expect((await stateResources(stack)).filter((x) => !x.type.startsWith("pulumi:"))).toEqual([]);
