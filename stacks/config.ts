@@ -10,6 +10,7 @@ import { samplesSettingsSchema } from "./samples";
 import { ConfigError, PROJECT, formatPath } from "./validation";
 import { clusterRevisionFields, revisionSettings } from "./revisions";
 import { caRotationFields, providedRotationFields, readerTokensSettings, rotationProblems } from "./rotation";
+import { clusterIstioValuesFields, istioValuesSettings } from "./istioValues";
 
 export { ConfigError, PROJECT, closest, formatPath, validate } from "./validation";
 import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/core/meshCA";
@@ -93,6 +94,8 @@ export const commonClusterFields = {
     network: networkName,
     /** This cluster's overrides of `revisionTags` (stacks/revisions.ts). */
     ...clusterRevisionFields,
+    /** Helm values for this cluster's Istio charts, over the mesh-wide `istioValues` (stacks/istioValues.ts). */
+    ...clusterIstioValuesFields,
 };
 
 /** Cluster entries for the existing-cluster mode: a kubeconfig per cluster. */
@@ -189,6 +192,8 @@ export const commonSettings = {
     /** Control-plane revisions and revision tags (stacks/revisions.ts). */
     ...revisionSettings,
     readerTokens: readerTokensSettings,
+    /** Helm values laid under the mesh's own in Istio's charts (stacks/istioValues.ts). */
+    ...istioValuesSettings,
 };
 
 /**

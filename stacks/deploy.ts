@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { MeshClusterFields } from "../components/core/cluster";
-import { Mesh } from "../components/core/mesh";
+import { Mesh, MeshArgs } from "../components/core/mesh";
 import { checkChartSource, checkCrossSettings, rawSettings, readPlatform, Platform as PlatformName } from "./config";
 import { existingPlatform } from "./existing";
 import { azurePlatform } from "./azure";
@@ -55,10 +55,20 @@ export function deploy(allConfig: Record<string, string>): Deployment {
         ...(revisions ? { revisions } : {}),
         // From the clock when a schedule is set (docs/rotation.md): a due rotation shows in a plain preview.
         readerTokenGeneration: readerTokenGenerationNow,
+        ...istioValuesOf(settings),
     });
     const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations, revisions);
     const trustRotation = { rootGeneration: settings.ca.rootGeneration ?? 1, rootRotation: settings.ca.rootRotation ?? "none", readerTokenGeneration: readerTokenGenerationNow };
     return { clusters, mesh, platformOutputs, sampleOutputs, trustRotation };
+}
+
+/** The mesh-wide and per-cluster Helm values overlays, when any is set (so a stack without them declares what it did). */
+function istioValuesOf(settings: PlatformSettings): Pick<MeshArgs, "istioValues" | "clusterIstioValues"> {
+    const perCluster = settings.clusters.filter((c) => c.istioValues).map((c) => [c.name, c.istioValues!] as const);
+    return {
+        ...(settings.istioValues ? { istioValues: settings.istioValues } : {}),
+        ...(perCluster.length > 0 ? { clusterIstioValues: Object.fromEntries(perCluster) } : {}),
+    };
 }
 
 /**

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { MeshClusterFields } from "../components/core/cluster";
 import { CASettings } from "./config";
 import { ReaderTokensSettings } from "./rotation";
+import { IstioValues } from "../components/core/istioValues";
 
 /** The settings every platform validates (its own come on top). */
 export interface PlatformSettings {
@@ -13,11 +14,12 @@ export interface PlatformSettings {
     ca: CASettings;
     strictMtls: boolean;
     readerTokens?: ReaderTokensSettings;
-    clusters: { name: string; revisionTags?: Record<string, string> }[];
+    clusters: { name: string; revisionTags?: Record<string, string>; istioValues?: IstioValues }[];
     revisions?: { name: string; version: string; chartSource?: string }[];
     defaultRevision?: string;
     revisionTags?: Record<string, string>;
     workloadRevisionTag?: string;
+    istioValues?: IstioValues;
 }
 
 /** What a platform declares: the clusters the mesh goes on, and its own stack outputs. */

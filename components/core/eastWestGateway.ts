@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { ISTIO_NAMESPACE } from "./istioPrimary";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
+import { checkIstioValues, withOverlay } from "./istioValues";
 
 export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
 /** Marks a gateway Service that is meant to be public, so policy can tell intent from oversight. */
@@ -39,6 +40,11 @@ export interface EastWestGatewayArgs {
     loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     /** The revision tag the gateway's pods select (`istio.io/rev`), so they follow the tag; unset: the default injector. */
     revisionTag?: string;
+    /**
+     * Helm values of the `gateway` chart laid under the gateway's own (resources, autoscaling, podDisruptionBudget,
+     * nodeSelector, tolerations…). Keys the mesh owns (network, ports, Service type and annotations) are refused.
+     */
+    values?: { [key: string]: any };
 }
 
 export function eastWestGatewayValues(
@@ -88,6 +94,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
     constructor(name: string, args: EastWestGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:EastWestGateway", name, {}, opts);
         const provider = args.provider;
+        checkIstioValues({ gateway: args.values }, `EastWestGateway ${name}: values`, false);
 
         this.release = new k8s.helm.v3.Release(
             `${name}-release`,
@@ -98,7 +105,10 @@ export class EastWestGateway extends pulumi.ComponentResource {
                 values: pulumi
                     .output(args.serviceAnnotations ?? {})
                     .apply((annotations) =>
-                        eastWestGatewayValues(args.network, annotations, { imageHub: args.imageHub ?? DEFAULT_ISTIO_IMAGE_HUB, istioVersion: args.istioVersion }, args.revisionTag),
+                        withOverlay(
+                            args.values,
+                            eastWestGatewayValues(args.network, annotations, { imageHub: args.imageHub ?? DEFAULT_ISTIO_IMAGE_HUB, istioVersion: args.istioVersion }, args.revisionTag),
+                        ),
                     ),
             },
             { parent: this, provider, dependsOn: waitFor(args.istiod, args.loadBalancerDependencies) },

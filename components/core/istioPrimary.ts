@@ -4,6 +4,7 @@ import { CACerts } from "./meshCA";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart, supportsValidationFailurePolicy } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
 import { ClusterRevisions, declareRevisionedIstio, workloadRevision } from "./revisions";
+import { checkIstioValues, IstioValues, withOverlay } from "./istioValues";
 
 export const ISTIO_NAMESPACE = "istio-system";
 export const NETWORK_LABEL = "topology.istio.io/network";
@@ -38,6 +39,11 @@ export interface IstioPrimaryArgs {
      * istiod of `istioVersion`, as before revisions existed. Set: `istioVersion` is not used.
      */
     revisions?: ClusterRevisions;
+    /**
+     * Helm values laid under the mesh's own in the `base` and `istiod` charts (every revision's istiod): meshConfig,
+     * resources, autoscaling and the like. Keys the mesh owns are refused (components/core/istioValues.ts).
+     */
+    istioValues?: IstioValues;
 }
 
 /** The mesh-wide PeerAuthentication: in the root namespace, it applies to every workload. */
@@ -93,6 +99,10 @@ export class IstioPrimary extends pulumi.ComponentResource {
     constructor(name: string, args: IstioPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:IstioPrimary", name, {}, opts);
         const provider = args.provider;
+        checkIstioValues(args.istioValues, `IstioPrimary ${args.clusterName}: istioValues`, false);
+        // The user's overlay under the mesh's values, for every release of this cluster.
+        const baseChartValues = (istioVersion: string) => withOverlay(args.istioValues?.base, baseValues(istioVersion));
+        const istiodChartValues = (istioVersion: string) => withOverlay(args.istioValues?.istiod, istiodValues({ ...args, istioVersion }));
 
         this.namespace = new k8s.core.v1.Namespace(
             `${name}-istio-system`,
@@ -122,8 +132,8 @@ export class IstioPrimary extends pulumi.ComponentResource {
                 namespace: this.namespace.metadata.name,
                 cluster: args.revisions,
                 chartSource: args.chartSource,
-                baseValues,
-                istiodValues: (istioVersion) => istiodValues({ ...args, istioVersion }),
+                baseValues: baseChartValues,
+                istiodValues: istiodChartValues,
                 istiodDependsOn: [this.caCertsSecret],
             });
 
@@ -133,7 +143,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
                 name: "istio-base",
                 ...istioChart("base", args.istioVersion, args.chartSource ?? DEFAULT_ISTIO_CHART_SOURCE),
                 namespace: this.namespace.metadata.name,
-                values: baseValues(args.istioVersion),
+                values: baseChartValues(args.istioVersion),
             },
             { parent: this, provider },
         );
@@ -144,7 +154,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
                 name: "istiod",
                 ...istioChart("istiod", args.istioVersion, args.chartSource ?? DEFAULT_ISTIO_CHART_SOURCE),
                 namespace: this.namespace.metadata.name,
-                values: istiodValues(args),
+                values: istiodChartValues(args.istioVersion),
             },
             { parent: this, provider, dependsOn: [this.base, this.caCertsSecret] },
         );

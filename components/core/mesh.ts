@@ -6,6 +6,7 @@ import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
 import { RemoteSecret } from "./remoteSecret";
 import { checkMeshRevisions, clusterRevisions, MeshRevisions, workloadRevision } from "./revisions";
+import { checkIstioValues, clusterIstioValues, IstioValues } from "./istioValues";
 
 /**
  * A multi-primary Istio mesh over any number of clusters: one CA, Istio in every cluster, east-west
@@ -34,6 +35,14 @@ export interface MeshArgs {
     revisions?: MeshRevisions;
     /** Generation of every remote-secret reader token (default 1); a new one rotates them all. */
     readerTokenGeneration?: number;
+    /**
+     * Helm values laid under the mesh's own in every cluster's `base`, `istiod` (every revision) and east-west
+     * `gateway` charts: meshConfig (access logs, outboundTrafficPolicy…), resources, autoscaling, PDBs, scheduling.
+     * Keys the mesh owns (mesh ID, cluster name, network, images, revisions, gateway ports…) are refused.
+     */
+    istioValues?: IstioValues;
+    /** Per cluster (by cluster name): values laid over `istioValues` for that cluster only. */
+    clusterIstioValues?: Record<string, IstioValues>;
 }
 
 /** istiod settings a cluster needs because of its pod IP family. */
@@ -72,6 +81,16 @@ export function checkMeshClusters(clusters: Pick<MeshClusterArgs, "clusterName" 
     if (problems.length > 0) throw new Error(`Mesh: ${problems.join("; ")}`);
 }
 
+/** The overlays: no key the mesh owns, per-cluster ones only for clusters of the mesh and without mesh-wide-only keys. */
+export function checkMeshIstioValues(args: Pick<MeshArgs, "istioValues" | "clusterIstioValues" | "clusters">): void {
+    checkIstioValues(args.istioValues, "Mesh: istioValues", false);
+    const names = args.clusters.map((c) => c.clusterName);
+    for (const [cluster, values] of Object.entries(args.clusterIstioValues ?? {})) {
+        if (!names.includes(cluster)) throw new Error(`Mesh: clusterIstioValues: no cluster is named "${cluster}"; clusters are ${names.join(", ")}`);
+        checkIstioValues(values, `Mesh: clusterIstioValues.${cluster}`, true);
+    }
+}
+
 export class Mesh extends pulumi.ComponentResource {
     // The CA, primaries, gateways and remote secrets are children, not properties: the component host cannot
     // pass components of this package between languages. What others build on is exposed below.
@@ -88,6 +107,7 @@ export class Mesh extends pulumi.ComponentResource {
         checkMeshClusters(args.clusters);
         const multiNetwork = networksOf(args.clusters).length > 1;
         if (args.revisions) checkMeshRevisions(args.revisions, args.clusters.map((c) => c.clusterName));
+        checkMeshIstioValues(args);
 
         const ca = new MeshCA(`${name}-ca`, { ...args.ca, clusterNames: args.clusters.map((c) => c.clusterName) }, { parent: this });
 
@@ -97,6 +117,7 @@ export class Mesh extends pulumi.ComponentResource {
             const revisions = args.revisions && clusterRevisions(args.revisions, cluster.clusterName);
             // The cluster's own workloads (gateways) run the revision their tag points at.
             const gatewayRevision = revisions && workloadRevision(revisions);
+            const istioValues = clusterIstioValues(args.istioValues, args.clusterIstioValues?.[cluster.clusterName]);
             const primary = new IstioPrimary(
                 `${name}-${cluster.clusterName}`,
                 {
@@ -112,6 +133,7 @@ export class Mesh extends pulumi.ComponentResource {
                     readyDependencies: cluster.readyDependencies,
                     strictMtls: args.strictMtls,
                     ...(revisions ? { revisions } : {}),
+                    istioValues,
                 },
                 { parent: this },
             );
@@ -129,6 +151,7 @@ export class Mesh extends pulumi.ComponentResource {
                         istiod: primary.istiod,
                         loadBalancerDependencies: cluster.loadBalancerDependencies,
                         ...(revisions ? { revisionTag: revisions.workloadTag } : {}),
+                        values: istioValues.gateway,
                     },
                     { parent: this },
                 );
