@@ -12,7 +12,7 @@ import { EksCluster } from "../components/aws/eksCluster";
 import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Block } from "../components/aws/awsCidr";
 import { cidrsOverlap } from "../components/common/cidr";
 import { Platform, PlatformClusters } from "./platform";
-import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, kubernetesVersionProblems, validate } from "./config";
+import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, ipFamilySetting, kubernetesVersionProblems, validate } from "./config";
 import { gatewayServiceAnnotations } from "../components/aws/eksCluster";
 
 export const DEFAULT_KUBERNETES_VERSION = "1.35";
@@ -20,7 +20,6 @@ export const DEFAULT_KUBERNETES_VERSION = "1.35";
 export const DEFAULT_LBC_CHART_VERSION = "1.17.1";
 export const AMI_TYPES = ["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64"] as const;
 export const NAT_GATEWAY_MODES = ["single", "perZone"] as const;
-export const IP_FAMILIES = ["ipv4", "ipv6"] as const;
 /** EKS accepts at most this many public access CIDRs. */
 export const MAX_PUBLIC_ACCESS_CIDRS = 40;
 
@@ -53,7 +52,7 @@ export const awsClusterSchema = z
     .strictObject({
         ...commonClusterFields,
         /** Pod and Service IP family; fixed at creation. */
-        ipFamily: z.enum(IP_FAMILIES, { error: "must be ipv4 or ipv6 (the pod and Service IP family, fixed when the cluster is created)" }).default("ipv4"),
+        ipFamily: ipFamilySetting,
         kubernetesVersion: kubernetesVersion.default(DEFAULT_KUBERNETES_VERSION),
         instanceTypes: z
             .array(

@@ -40,7 +40,7 @@ export function deploy(allConfig: Record<string, string>): Deployment {
     const revisions = planRevisions(settings);
     if (!revisions) checkChartSource(settings);
     for (const warning of rotationWarnings(settings.ca)) pulumi.log.warn(warning);
-    const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name), settings.istioImageHub);
+    const samplesPlan = planSamples(settings.samples, settings.clusters.map((c) => c.name), settings.istioImageHub, platform.samplesIngressServiceType);
 
     // 2. Declare: clusters, the mesh on them, the samples on the mesh.
     const { clusters, platformOutputs, ingressServiceAnnotations } = platform.build(settings);
@@ -56,6 +56,7 @@ export function deploy(allConfig: Record<string, string>): Deployment {
         // From the clock when a schedule is set (docs/rotation.md): a due rotation shows in a plain preview.
         readerTokenGeneration: readerTokenGenerationNow,
         ...istioValuesOf(settings),
+        ...(platform.preflight ? { preflight: true } : {}),
     });
     const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations, revisions);
     const trustRotation = { rootGeneration: settings.ca.rootGeneration ?? 1, rootRotation: settings.ca.rootRotation ?? "none", readerTokenGeneration: readerTokenGenerationNow };

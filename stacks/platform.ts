@@ -41,4 +41,8 @@ export interface Platform<S extends PlatformSettings> {
     validate(raw: Record<string, unknown>): S;
     /** Declares the clusters. */
     build(settings: S): PlatformClusters;
+    /** Clusters the program did not make: check each for an Istio the stack does not own first (Mesh `preflight`). */
+    preflight?: boolean;
+    /** Type of the samples' ingress gateway Service unless `samples.bookinfo.ingressServiceType` says. Default LoadBalancer. */
+    samplesIngressServiceType?: "LoadBalancer" | "NodePort" | "ClusterIP";
 }

@@ -8,6 +8,11 @@ import { checkIstioValues, IstioValues, withOverlay } from "./istioValues";
 
 export const ISTIO_NAMESPACE = "istio-system";
 export const NETWORK_LABEL = "topology.istio.io/network";
+/** Marks the `istio-system` this stack made, so that its preflight (istioPreflight.ts) tells it from another mesh's. */
+export const STACK_MARK_ANNOTATION = "istio-multicluster/stack";
+
+/** This stack's mark: `<project>/<stack>`. */
+export const stackMark = () => `${pulumi.getProject()}/${pulumi.getStack()}`;
 
 /** One primary cluster's control plane: namespace, plug-in CA, then Istio's `base` and `istiod` charts. */
 export interface IstioPrimaryArgs {
@@ -44,6 +49,11 @@ export interface IstioPrimaryArgs {
      * resources, autoscaling and the like. Keys the mesh owns are refused (components/core/istioValues.ts).
      */
     istioValues?: IstioValues;
+    /**
+     * Istio's meshNetworks (`global.meshNetworks`): gateways istiod cannot discover from a load balancer, such as
+     * NodePort east-west gateways (Mesh computes it with `meshNetworksFor`).
+     */
+    meshNetworks?: Record<string, unknown>;
 }
 
 /** The mesh-wide PeerAuthentication: in the root namespace, it applies to every workload. */
@@ -63,6 +73,7 @@ export interface IstiodValuesArgs {
     istioVersion: string;
     imageHub?: string;
     istiodEnv?: Record<string, string>;
+    meshNetworks?: Record<string, unknown>;
 }
 
 /** Values for the `base` chart. */
@@ -79,6 +90,7 @@ export function istiodValues(args: IstiodValuesArgs): Record<string, unknown> {
             meshID: args.meshId,
             multiCluster: { clusterName: args.clusterName },
             network: args.network,
+            ...(args.meshNetworks ? { meshNetworks: args.meshNetworks } : {}),
         },
         ...baseValues(args.istioVersion),
     };
@@ -106,7 +118,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
 
         this.namespace = new k8s.core.v1.Namespace(
             `${name}-istio-system`,
-            { metadata: { name: ISTIO_NAMESPACE, labels: { [NETWORK_LABEL]: args.network } } },
+            { metadata: { name: ISTIO_NAMESPACE, labels: { [NETWORK_LABEL]: args.network }, annotations: { [STACK_MARK_ANNOTATION]: stackMark() } } },
             { parent: this, provider, dependsOn: waitFor(args.readyDependencies) },
         );
 

@@ -29,11 +29,13 @@ const MESH_WIDE = {
     },
     gateway: {
         resources: { requests: { cpu: "200m", memory: "256Mi" } },
+        // The chart makes the PodDisruptionBudget only when more than one replica may run (templates/poddisruptionbudget.yaml).
+        autoscaling: { minReplicas: 2 },
         podDisruptionBudget: { minAvailable: 1 },
     },
 };
 /** cluster3 asks for more CPU and a node pool of its own; the memory request still comes from the mesh-wide values. */
-const CLUSTER3 = { istiod: { resources: { requests: { cpu: "2" } }, nodeSelector: { pool: "istio" } } };
+const CLUSTER3 = { istiod: { resources: { requests: { cpu: "1500m" } }, nodeSelector: { pool: "istio" } } };
 
 function overlayStack(extra: Record<string, unknown> = {}) {
     const config = existingStack(THREE_CLUSTERS_TWO_NETWORKS, { eastWestLoadBalancer: "public", istioValues: MESH_WIDE, ...extra });
@@ -80,7 +82,7 @@ describe("an overlay reaches what Istio's charts render", () => {
     test("resources, tolerations and autoscaling land on istiod; a cluster's own values go over the mesh-wide ones", () => {
         const discovery = (cluster: string) => container(renderedObject(istiod[cluster], "Deployment", "istiod"), "discovery");
         expect(discovery("cluster1").resources).toEqual({ requests: { cpu: "750m", memory: "1Gi" } });
-        expect(discovery("cluster3").resources).toEqual({ requests: { cpu: "2", memory: "1Gi" } });
+        expect(discovery("cluster3").resources).toEqual({ requests: { cpu: "1500m", memory: "1Gi" } });
         const pod = (cluster: string) => renderedObject(istiod[cluster], "Deployment", "istiod").spec.template.spec;
         expect(pod("cluster1").tolerations).toEqual(expect.arrayContaining(MESH_WIDE.istiod.tolerations));
         expect(pod("cluster1").nodeSelector).toBeUndefined();
@@ -93,10 +95,12 @@ describe("an overlay reaches what Istio's charts render", () => {
 
     test("the east-west gateway's resources and PodDisruptionBudget pass the gateway chart's schema and reach its objects", () => {
         const deployment = renderedObject(gateway, "Deployment", "istio-eastwestgateway");
-        expect(container(deployment, "istio-proxy").resources).toEqual({ requests: { cpu: "200m", memory: "256Mi" } });
+        // The chart keeps its default limits; the requests are the overlay's.
+        expect(container(deployment, "istio-proxy").resources.requests).toEqual({ cpu: "200m", memory: "256Mi" });
         expect(renderedObject(gateway, "PodDisruptionBudget", "istio-eastwestgateway").spec.minAvailable).toBe(1);
+        expect(renderedObject(gateway, "HorizontalPodAutoscaler", "istio-eastwestgateway").spec.minReplicas).toBe(2);
         // Still the network gateway the topology asks for.
-        expect(deployment.metadata.labels?.["topology.istio.io/network"]).toBe("network2");
+        expect(deployment.spec.template.metadata.labels["topology.istio.io/network"]).toBe("network2");
         const service = renderedObject(gateway, "Service", "istio-eastwestgateway");
         expect(service.spec.ports.map((p: { port: number }) => p.port)).toEqual([15021, 15443, 15012, 15017]);
     });
@@ -116,7 +120,7 @@ describe("with revisions, every revision's istiod gets the overlay", () => {
     }, RENDER_TIMEOUT);
 
     test.each([OLD, NEW])("istiod-$name renders the access log and resources from its own chart version", ({ name, version }) => {
-        for (const [cluster, cpu] of [["cluster1", "750m"], ["cluster3", "2"]]) {
+        for (const [cluster, cpu] of [["cluster1", "750m"], ["cluster3", "1500m"]]) {
             const values = valuesOf(releaseOf(run, `mesh-${cluster}-istiod-${name}`));
             expect(values.revision).toBe(name);
             const objects = renderIstioChart(version, "istiod", values, `istiod-${name}`);
@@ -205,7 +209,7 @@ describe("from the component library", () => {
             return {};
         });
         expect(valuesOf(releaseOf(run, "m-a-istiod")).resources).toEqual({ requests: { cpu: "750m", memory: "1Gi" } });
-        expect(valuesOf(releaseOf(run, "m-b-istiod")).resources).toEqual({ requests: { cpu: "2", memory: "1Gi" } });
+        expect(valuesOf(releaseOf(run, "m-b-istiod")).resources).toEqual({ requests: { cpu: "1500m", memory: "1Gi" } });
         expect(valuesOf(releaseOf(run, "m-b-eastwest-release")).podDisruptionBudget).toEqual({ minAvailable: 1 });
         expect(ofType(run.resources, RELEASE).length).toBeGreaterThan(4);
     });
