@@ -66,16 +66,21 @@ export interface RenderedObject {
 
 /** `helm template` of one of Istio's charts with these values, as objects. Throws Helm's own error (a schema failure, say). */
 export function renderIstioChart(istioVersion: string, chart: RealChart, values: Record<string, unknown>, releaseName: string, namespace = "istio-system"): RenderedObject[] {
-    const valuesFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "istio-values-")), "values.json");
+    return renderChart(istioChartDir(istioVersion, chart), values, releaseName, namespace);
+}
+
+/** `helm template` of the chart in `chartDir`, as objects; a failing render throws with Helm's message. */
+export function renderChart(chartDir: string, values: Record<string, unknown>, releaseName: string, namespace = "istio-system"): RenderedObject[] {
+    const valuesFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "chart-values-")), "values.json");
     fs.writeFileSync(valuesFile, JSON.stringify(values));
     let manifest: string;
     try {
-        manifest = execFileSync(helmBinary(), ["template", releaseName, istioChartDir(istioVersion, chart), "--namespace", namespace, "--values", valuesFile], {
+        manifest = execFileSync(helmBinary(), ["template", releaseName, chartDir, "--namespace", namespace, "--values", valuesFile], {
             encoding: "utf8",
             stdio: ["ignore", "pipe", "pipe"],
         });
     } catch (e) {
-        throw new Error(`helm template ${chart} ${istioVersion} failed: ${(e as { stderr?: string }).stderr ?? e}`);
+        throw new Error(`helm template ${chartDir} failed: ${(e as { stderr?: string }).stderr ?? e}`);
     } finally {
         fs.rmSync(path.dirname(valuesFile), { recursive: true, force: true });
     }
