@@ -6,9 +6,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { MeshClusterFields } from "../components/core/cluster";
 import { Mesh, MeshArgs } from "../components/core/mesh";
 import { checkChartSource, checkCrossSettings, rawSettings, readPlatform, Platform as PlatformName } from "./config";
-import { existingPlatform } from "./existing";
-import { azurePlatform } from "./azure";
-import { awsPlatform } from "./aws";
 import { Platform, PlatformSettings } from "./platform";
 import { deploySamples, planSamples, SampleOutputs } from "./samples";
 import { planRevisions } from "./revisions";
@@ -24,16 +21,20 @@ export interface Deployment {
     trustRotation: TrustRotation;
 }
 
-const platforms: Record<PlatformName, Platform<any>> = {
-    existing: existingPlatform,
-    azure: azurePlatform,
-    aws: awsPlatform,
+/**
+ * Each platform is loaded when a stack uses it: an existing-clusters stack never loads @pulumi/azure-native,
+ * @pulumi/aws or @pulumi/eks (measured in docs/benchmarks.md, "Program start").
+ */
+const platforms: Record<PlatformName, () => Platform<any>> = {
+    existing: () => (require("./existing") as typeof import("./existing")).existingPlatform,
+    azure: () => (require("./azure") as typeof import("./azure")).azurePlatform,
+    aws: () => (require("./aws") as typeof import("./aws")).awsPlatform,
 };
 
 export function deploy(allConfig: Record<string, string>): Deployment {
     // 1. Check everything.
     const raw = rawSettings(allConfig);
-    const platform = platforms[readPlatform(raw)];
+    const platform = platforms[readPlatform(raw)]();
     checkCrossSettings(raw);
     const settings: PlatformSettings = platform.validate(raw);
     // With revisions, each revision's charts are checked against its own version instead of istioVersion.
