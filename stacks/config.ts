@@ -93,7 +93,7 @@ export const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9]
 
 export const IP_FAMILIES = ["ipv4", "ipv6"] as const;
 /** `clusters[].ipFamily`: the pods' IP family (on AWS fixed when the cluster is created). */
-export const ipFamilySetting = z.enum(IP_FAMILIES, { error: "must be ipv4 or ipv6 (the pod and Service IP family)" }).default("ipv4");
+export const ipFamilySetting = (note = "") => z.enum(IP_FAMILIES, { error: `must be ipv4 or ipv6 (the pod and Service IP family${note})` }).default("ipv4");
 
 /** Settings every cluster entry has, whatever the platform. */
 export const commonClusterFields = {
@@ -120,7 +120,7 @@ export const existingClusterSchema = z
         /** API server URL the other clusters' istiod use; default the kubeconfig's server. */
         apiServerUrl: z.url({ protocol: /^https$/, error: "must be an https:// URL" }).optional(),
         /** Pod IP family: an IPv6 cluster's istiod lets sidecars reach IPv4 destinations. */
-        ipFamily: ipFamilySetting,
+        ipFamily: ipFamilySetting(),
         /** Annotations for this cluster's east-west gateway Service (your load balancer's, e.g. internal). */
         eastWestServiceAnnotations: z.record(z.string(), z.string({ error: "must be a string" })).optional(),
         /** How the other networks reach the east-west gateway: a load balancer, or a port on every node. */
