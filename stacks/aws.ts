@@ -234,21 +234,30 @@ export const awsPlatform: Platform<AwsSettings> = {
 function checkedSubnets(c: AwsSettings["clusters"][number], i: number, vpcId: string): pulumi.Output<string>[] {
     const ids = c.subnetIds!;
     const checked = pulumi.all(ids.map((id) => getSubnetOutput({ id }))).apply((subnets) => {
-        const problems: string[] = [];
-        if (c.ipFamily === "ipv6") {
-            subnets.forEach((s, k) => {
-                if (!s.ipv6CidrBlock) problems.push(`${formatPath(["clusters", i, "subnetIds", k])}: ${s.id} has no IPv6 block, and ${c.name} is an IPv6 cluster (ipFamily: ipv6); give it subnets with IPv6 blocks`);
-            });
-        }
-        const zones = new Set(subnets.map((s) => s.availabilityZone));
-        if (zones.size < 2) problems.push(`${formatPath(["clusters", i, "subnetIds"])}: ${ids.join(", ")} are all in ${[...zones].join(", ")}; EKS needs subnets in at least two availability zones`);
-        subnets.forEach((s, k) => {
-            if (s.vpcId !== vpcId) problems.push(`${formatPath(["clusters", i, "subnetIds", k])}: ${s.id} is in ${s.vpcId}, not in aws.vpcId ${vpcId}`);
-        });
+        const problems = subnetProblems(c, i, vpcId, subnets);
         if (problems.length > 0) throw new ConfigError(problems);
         return subnets.map((s) => s.id);
     });
     return ids.map((_, k) => checked.apply((checkedIds) => checkedIds[k]));
+}
+
+/** What is wrong with a cluster's existing subnets, as AWS describes them (getSubnet). */
+export function subnetProblems(
+    c: { name: string; ipFamily: string; subnetIds?: string[] },
+    i: number,
+    vpcId: string,
+    subnets: { id: string; vpcId: string; availabilityZone: string; ipv6CidrBlock: string }[],
+): string[] {
+    const problems: string[] = [];
+    subnets.forEach((s, k) => {
+        if (s.vpcId !== vpcId) problems.push(`${formatPath(["clusters", i, "subnetIds", k])}: ${s.id} is in ${s.vpcId}, not in aws.vpcId ${vpcId}`);
+        if (c.ipFamily === "ipv6" && !s.ipv6CidrBlock) {
+            problems.push(`${formatPath(["clusters", i, "subnetIds", k])}: ${s.id} has no IPv6 block, and ${c.name} is an IPv6 cluster (ipFamily: ipv6); give it subnets with IPv6 blocks`);
+        }
+    });
+    const zones = new Set(subnets.map((s) => s.availabilityZone));
+    if (zones.size < 2) problems.push(`${formatPath(["clusters", i, "subnetIds"])}: ${subnets.map((s) => s.id).join(", ")} are all in ${[...zones].join(", ")}; EKS needs subnets in at least two availability zones`);
+    return problems;
 }
 
 function buildAws(settings: AwsSettings): PlatformClusters {
