@@ -201,6 +201,33 @@ describe("the east-west gateway on clusters the program did not make", () => {
     });
 });
 
+describe("Pulumi.kind.yaml, the laptop example of docs/existing-clusters.md", () => {
+    test("its config is accepted as it is and builds NodePort gateways the other kind cluster reaches by container name", async () => {
+        const { loadStackConfig } = await import("../support/stackConfig");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kind-"));
+        const file = path.join(dir, "config");
+        // What `kind create cluster --name east` and `--name west` leave in ~/.kube/config.
+        const kc = (name: string, port: number) => parse(kubeconfigFor(`kind-${name}`, `https://127.0.0.1:${port}`));
+        const [east, west] = [kc("east", 40001), kc("west", 40002)];
+        fs.writeFileSync(file, stringify({ apiVersion: "v1", kind: "Config", clusters: [...east.clusters, ...west.clusters], contexts: [...east.contexts, ...west.contexts], users: [...east.users, ...west.users], "current-context": "kind-west" }));
+        try {
+            const config = loadStackConfig("kind");
+            const clusters = (JSON.parse(config["istio-multicluster:clusters"] as string) as Record<string, unknown>[]).map((c) => ({ ...c, kubeconfigPath: file }));
+            const run = await runProgram({ ...config, "istio-multicluster:clusters": JSON.stringify(clusters) });
+            expect(run.outputs.apiServerUrls).toEqual({ east: "https://east-control-plane:6443", west: "https://west-control-plane:6443" });
+            expect(plain(releaseNamed(run, "mesh-east-istiod").inputs).values.global.meshNetworks).toEqual({
+                "east-net": { endpoints: [{ fromRegistry: "east" }], gateways: [{ address: "east-control-plane", port: 31443 }] },
+                "west-net": { endpoints: [{ fromRegistry: "west" }], gateways: [{ address: "west-control-plane", port: 31443 }] },
+            });
+            expect(ofType(run.resources, CHART_V4)).toHaveLength(2);
+            const ingress = one(run.resources, (r) => r.type === RELEASE && r.inputs.name === "istio-ingressgateway", "ingress");
+            expect(plain(ingress.inputs).values.service.type).toBe("ClusterIP");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("nothing public by default on clusters the program did not make", () => {
     test("the samples' ingress is ClusterIP unless asked, and asking still works", async () => {
         const ingress = (run: RunResult) => plain(one(run.resources, (r) => r.type === RELEASE && r.inputs.name === "istio-ingressgateway", "ingress").inputs).values.service;
