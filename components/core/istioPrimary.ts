@@ -53,7 +53,7 @@ export interface IstioPrimaryArgs {
      * Istio's meshNetworks (`global.meshNetworks`): gateways istiod cannot discover from a load balancer, such as
      * NodePort east-west gateways (Mesh computes it with `meshNetworksFor`).
      */
-    meshNetworks?: Record<string, unknown>;
+    meshNetworks?: { [network: string]: any };
 }
 
 /** The mesh-wide PeerAuthentication: in the root namespace, it applies to every workload. */
