@@ -107,6 +107,11 @@ export const DURATIONS: Record<string, DurationEntry> = {
         source: "estimate: as long as its Deployment; Pulumi's Service await logic waits for endpoints",
     },
     "k8s-job": { what: "verification Job until it completes", minutes: 1.5, source: "estimate: pod start, sidecar, first passing round" },
+    "helm-preflight": {
+        what: "preflight on a cluster you already had (helm.v4.Chart rendered with lookups, no object)",
+        minutes: 0.1,
+        source: "estimate: four list/get calls to the API server",
+    },
 };
 
 export interface ResourceFacts {
@@ -152,6 +157,7 @@ const TYPE_KEYS: Record<string, string> = {
     "tls:index/locallySignedCert:LocallySignedCert": "tls-cert",
     "kubernetes:apps/v1:Deployment": "k8s-deployment",
     "kubernetes:batch/v1:Job": "k8s-job",
+    "kubernetes:helm.sh/v4:Chart": "helm-preflight",
 };
 
 /** Plain values of an input tree (secrets unwrapped), as a provider would see them. */

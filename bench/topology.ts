@@ -68,6 +68,8 @@ export function generatedStack(platform: Platform, n: number): FlatConfig {
         return flatten({
             "istio-multicluster:platform": "existing",
             "istio-multicluster:meshId": "mesh1",
+            // Clusters the program did not make have no cloud to make a gateway internal (stacks/existing.ts).
+            "istio-multicluster:eastWestLoadBalancer": "public",
             "pulumi:disable-default-providers": ["kubernetes"],
             "istio-multicluster:clusters": index.map((i) => ({ name: `cluster${i}`, network: `network${i}`, kubeconfig: kubeconfigFor(`cluster${i}`) })),
         });

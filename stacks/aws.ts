@@ -12,17 +12,18 @@ import { EksCluster } from "../components/aws/eksCluster";
 import { checkPublicAccessCidr, checkVpcCidr, parseIpv4Block } from "../components/aws/awsCidr";
 import { cidrsOverlap } from "../components/common/cidr";
 import { Platform, PlatformClusters } from "./platform";
-import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, fromText, kubernetesVersionProblems, validate } from "./config";
-import { gatewayServiceAnnotations } from "../components/aws/eksCluster";
+import { ConfigError, clusterList, commonClusterFields, commonSettings, dns1123Label, formatPath, fromText, ipFamilySetting, kubernetesVersionProblems, validate } from "./config";
+import { accessEntryProblem, EKS_ACCESS_POLICIES, gatewayServiceAnnotations } from "../components/aws/eksCluster";
+import { getSubnetOutput } from "@pulumi/aws/ec2";
 
 export const DEFAULT_KUBERNETES_VERSION = "1.35";
 /** Chart 1.17.1 = controller v2.17.1, the last v2 release seen; the permissions below are written for v2. */
 export const DEFAULT_LBC_CHART_VERSION = "1.17.1";
 export const AMI_TYPES = ["AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64"] as const;
 export const NAT_GATEWAY_MODES = ["single", "perZone"] as const;
-export const IP_FAMILIES = ["ipv4", "ipv6"] as const;
 /** EKS accepts at most this many public access CIDRs. */
 export const MAX_PUBLIC_ACCESS_CIDRS = 40;
+const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 
 const kubernetesVersion = z
     .string({ error: `must be a string such as "${DEFAULT_KUBERNETES_VERSION}"` })
@@ -53,7 +54,7 @@ export const awsClusterSchema = z
     .strictObject({
         ...commonClusterFields,
         /** Pod and Service IP family; fixed at creation. */
-        ipFamily: z.enum(IP_FAMILIES, { error: "must be ipv4 or ipv6 (the pod and Service IP family, fixed when the cluster is created)" }).default("ipv4"),
+        ipFamily: ipFamilySetting(", fixed when the cluster is created"),
         kubernetesVersion: kubernetesVersion.default(DEFAULT_KUBERNETES_VERSION),
         instanceTypes: z
             .array(
@@ -68,6 +69,25 @@ export const awsClusterSchema = z
         maxNodes: fromText(nodeCount("maximum nodes").min(1, { error: "must be at least 1 (maximum nodes)" })).default(3),
         /** IPv4 blocks that may reach the public API endpoint (the private endpoint is always on); [] = private only. */
         publicAccessCidrs: ipv4CidrList.default(["0.0.0.0/0"]),
+        /** With aws.vpcId: existing private subnets for this cluster (its control plane's ENIs and its nodes). */
+        subnetIds: z
+            .array(z.string({ error: "must be a subnet ID such as subnet-0123456789abcdef0" }).regex(SUBNET_ID, { error: "must be a subnet ID such as subnet-0123456789abcdef0" }), {
+                error: 'must be a list of subnet IDs, such as ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]',
+            })
+            .min(2, { error: "must list at least two subnets, in two availability zones (EKS needs two)" })
+            .refine((ids) => new Set(ids).size === ids.length, { error: "lists a subnet twice" })
+            .optional(),
+        /** IAM principals given access to the cluster (EKS access entries with AWS's access policies). */
+        accessEntries: z
+            .array(
+                z.strictObject({
+                    principalArn: z.string({ error: "must be an IAM role or user ARN" }),
+                    access: z.enum(Object.keys(EKS_ACCESS_POLICIES) as [string, ...string[]], { error: `must be one of ${Object.keys(EKS_ACCESS_POLICIES).join(", ")}` }),
+                    namespaces: z.array(dns1123Label("namespace"), { error: "must be a list of namespaces" }).optional(),
+                }),
+                { error: 'must be a list of {principalArn, access, namespaces?}, e.g. [{"principalArn": "arn:aws:iam::123456789012:role/ci-deployer", "access": "cluster-admin"}]' },
+            )
+            .default([]),
     })
     .superRefine((c, ctx) => {
         if (!(c.minNodes <= c.desiredNodes && c.desiredNodes <= c.maxNodes)) {
@@ -80,11 +100,20 @@ export const awsClusterSchema = z
         if (c.desiredNodes < 1) {
             ctx.addIssue({ code: "custom", path: ["desiredNodes"], message: "must be at least 1: Istio and the Load Balancer Controller need a node to run on" });
         }
+        const principals = new Set<string>();
+        c.accessEntries.forEach((entry, i) => {
+            const problem = accessEntryProblem(entry);
+            if (problem) ctx.addIssue({ code: "custom", path: ["accessEntries", i, problem.split(" ")[0]], message: problem.slice(problem.indexOf(" ") + 1) });
+            if (principals.has(entry.principalArn)) ctx.addIssue({ code: "custom", path: ["accessEntries", i, "principalArn"], message: `${entry.principalArn} is listed twice; EKS allows one access entry per principal` });
+            principals.add(entry.principalArn);
+        });
     });
 
 /** `istio-multicluster:aws`: the VPC and what every cluster shares. */
 export const awsSectionSchema = z
     .strictObject({
+        /** A VPC that already exists: no VPC, subnets, gateways or routes are made (each cluster names its subnetIds). */
+        vpcId: z.string({ error: "must be a VPC ID such as vpc-0123456789abcdef0" }).regex(/^vpc-[0-9a-f]{8,17}$/, { error: "must be a VPC ID such as vpc-0123456789abcdef0" }).optional(),
         /** IPv4 block of the VPC; the IPv6 block is always Amazon-provided (/56). */
         vpcCidr: z.string({ error: "must be an IPv4 CIDR string such as \"10.0.0.0/16\"" }).default("10.0.0.0/16"),
         availabilityZoneCount: fromText(
@@ -122,10 +151,30 @@ export const awsSettingsSchema = z.strictObject({
 });
 export type AwsSettings = z.output<typeof awsSettingsSchema>;
 
+/** An existing VPC and its subnets go together; the settings of a VPC the program makes do not apply to it. */
+export function existingVpcProblems(raw: Record<string, unknown>, settings: AwsSettings): string[] {
+    const problems: string[] = [];
+    const rawAws = (raw.aws ?? {}) as Record<string, unknown>;
+    if (settings.aws.vpcId) {
+        for (const key of ["vpcCidr", "availabilityZoneCount", "natGateways"]) {
+            if (rawAws[key] !== undefined) problems.push(`${formatPath(["aws", key])}: not used with aws.vpcId (the program makes no VPC, subnets or NAT gateways there); remove it`);
+        }
+        settings.clusters.forEach((c, i) => {
+            if (!c.subnetIds) problems.push(`${formatPath(["clusters", i, "subnetIds"])}: required with aws.vpcId: at least two private subnets of that VPC, in two availability zones`);
+        });
+    } else {
+        settings.clusters.forEach((c, i) => {
+            if (c.subnetIds) problems.push(`${formatPath(["clusters", i, "subnetIds"])}: only used with aws.vpcId (the VPC these subnets are in); without it the program makes the VPC and its subnets`);
+        });
+    }
+    return problems;
+}
+
 /** Checks that need the whole topology: what one field cannot know. */
 export function crossCheck(settings: AwsSettings): string[] {
     const problems: string[] = [];
-    const vpc = parseIpv4Block(settings.aws.vpcCidr);
+    // An existing VPC's address range is not in the settings: only AWS can check public access CIDRs against it.
+    const vpc = settings.aws.vpcId ? "unknown" : parseIpv4Block(settings.aws.vpcCidr);
     settings.clusters.forEach((c, i) => {
         // An open endpoint next to a private VPC is allowed (it is EKS's default), just not silently.
         if (c.publicAccessCidrs.includes("0.0.0.0/0")) {
@@ -160,7 +209,7 @@ export function awsSettings(raw: Record<string, unknown>, regionProblems: string
         if (e instanceof ConfigError) throw new ConfigError([...e.problems, ...fromRaw]);
         throw e;
     }
-    const problems = [...fromRaw, ...crossCheck(settings)];
+    const problems = [...fromRaw, ...existingVpcProblems(raw, settings), ...crossCheck(settings)];
     if (problems.length > 0) throw new ConfigError(problems);
     return settings;
 }
@@ -177,12 +226,47 @@ export const awsPlatform: Platform<AwsSettings> = {
     build: buildAws,
 };
 
+/**
+ * An existing VPC's subnets as AWS describes them, checked where only AWS can tell: in two availability zones, and
+ * with an IPv6 block when the cluster is IPv6. Looked up when the program runs (a preview too), and the cluster waits
+ * for the check, so a wrong subnet stops it before the cluster is created, naming the subnet.
+ */
+function checkedSubnets(c: AwsSettings["clusters"][number], i: number, vpcId: string): pulumi.Output<string>[] {
+    const ids = c.subnetIds!;
+    const checked = pulumi.all(ids.map((id) => getSubnetOutput({ id }))).apply((subnets) => {
+        const problems = subnetProblems(c, i, vpcId, subnets);
+        if (problems.length > 0) throw new ConfigError(problems);
+        return subnets.map((s) => s.id);
+    });
+    return ids.map((_, k) => checked.apply((checkedIds) => checkedIds[k]));
+}
+
+/** What is wrong with a cluster's existing subnets, as AWS describes them (getSubnet). */
+export function subnetProblems(
+    c: { name: string; ipFamily: string; subnetIds?: string[] },
+    i: number,
+    vpcId: string,
+    subnets: { id: string; vpcId: string; availabilityZone: string; ipv6CidrBlock: string }[],
+): string[] {
+    const problems: string[] = [];
+    subnets.forEach((s, k) => {
+        if (s.vpcId !== vpcId) problems.push(`${formatPath(["clusters", i, "subnetIds", k])}: ${s.id} is in ${s.vpcId}, not in aws.vpcId ${vpcId}`);
+        if (c.ipFamily === "ipv6" && !s.ipv6CidrBlock) {
+            problems.push(`${formatPath(["clusters", i, "subnetIds", k])}: ${s.id} has no IPv6 block, and ${c.name} is an IPv6 cluster (ipFamily: ipv6); give it subnets with IPv6 blocks`);
+        }
+    });
+    const zones = new Set(subnets.map((s) => s.availabilityZone));
+    if (zones.size < 2) problems.push(`${formatPath(["clusters", i, "subnetIds"])}: ${subnets.map((s) => s.id).join(", ")} are all in ${[...zones].join(", ")}; EKS needs subnets in at least two availability zones`);
+    return problems;
+}
+
 function buildAws(settings: AwsSettings): PlatformClusters {
     const tags = { "istio-multicluster:mesh": settings.meshId, ...settings.aws.tags };
     const partition = getPartitionOutput().partition;
     const region = getRegionOutput().region;
 
     const network = new AwsNetwork("aws", {
+        ...(settings.aws.vpcId ? { vpcId: settings.aws.vpcId } : {}),
         vpcCidr: settings.aws.vpcCidr,
         availabilityZoneCount: settings.aws.availabilityZoneCount,
         natGateways: settings.aws.natGateways,
@@ -200,7 +284,7 @@ function buildAws(settings: AwsSettings): PlatformClusters {
                 kubernetesVersion: c.kubernetesVersion,
                 vpcId: network.vpcId,
                 publicSubnetIds: network.publicSubnetIds,
-                privateSubnetIds: network.privateSubnetIds,
+                privateSubnetIds: c.subnetIds ? checkedSubnets(c, settings.clusters.indexOf(c), settings.aws.vpcId!) : network.privateSubnetIds,
                 controlPlaneSecurityGroup: network.controlPlaneSecurityGroups[c.name],
                 nodeSecurityGroup: network.nodeSecurityGroups[c.name],
                 publicAccessCidrs: c.publicAccessCidrs,
@@ -214,6 +298,7 @@ function buildAws(settings: AwsSettings): PlatformClusters {
                 region,
                 partition,
                 networkDependencies: network.egressReady,
+                accessEntries: c.accessEntries,
                 tags,
             }),
     );

@@ -9,7 +9,7 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import { z } from "zod";
 import { AksCluster, BUILT_IN_ROLES, roleDefinitionId } from "../components/azure/aksCluster";
-import { AzureNetwork } from "../components/azure/azureNetwork";
+import { AzureNetwork, parseVnetId, subnetOfVnet } from "../components/azure/azureNetwork";
 import { gatewayExposureAnnotations } from "../components/core/eastWestGateway";
 import { Cidr, CidrError, cidrContains, cidrSize, cidrsOverlap, formatAddress, parseAddress, parseCidr } from "../components/common/cidr";
 import { ConfigError, clusterList, commonClusterFields, commonSettings, formatPath, fromText, kubernetesVersionProblems, validate } from "./config";
@@ -26,6 +26,7 @@ export const AZURE_DEFAULTS = {
 } as const;
 
 export const INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal";
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Ranges AKS reserves: pod and service CIDRs must stay clear of them. */
 export const AKS_RESERVED_RANGES = ["169.254.0.0/16", "172.30.0.0/16", "172.31.0.0/16", "192.0.2.0/24"];
@@ -81,8 +82,15 @@ const vmSize = z
 /** One AKS cluster (`istio-multicluster:clusters[i]`). */
 export const azureClusterSchema = z.strictObject({
     ...commonClusterFields,
-    /** Node subnet, inside `azure.vnetCidr`. */
-    subnetCidr: ipv4Cidr("10.1.1.0/24"),
+    /** Node subnet made by the program, inside `azure.vnetCidr` (or the VNet of `azure.vnetId`). */
+    subnetCidr: ipv4Cidr("10.1.1.0/24").optional(),
+    /** With `azure.vnetId`: an existing subnet of that VNet, instead of `subnetCidr`. */
+    subnetId: z
+        .string({ error: "must be a subnet's resource ID" })
+        .regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i, {
+            error: "must be a subnet's resource ID: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>",
+        })
+        .optional(),
     /** Overlay pod range: outside the VNet, distinct per cluster. */
     podCidr: ipv4Cidr("10.244.0.0/16"),
     /** Kubernetes service range: outside the VNet, distinct per cluster. */
@@ -104,6 +112,19 @@ export const azureSectionSchema = z
             .default(AZURE_DEFAULTS.namePrefix),
         /** VNet address space; every cluster's subnetCidr lies inside it. */
         vnetCidr: ipv4Cidr(AZURE_DEFAULTS.vnetCidr).default(AZURE_DEFAULTS.vnetCidr),
+        /** An existing VNet (its resource ID): no VNet is made; clusters use a subnetId of it or get a subnetCidr in it. */
+        vnetId: z
+            .string({ error: "must be a VNet's resource ID" })
+            .refine((v) => parseVnetId(v) !== undefined, {
+                error: "must be a VNet's resource ID: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>",
+            })
+            .optional(),
+        /** Entra ID groups given cluster admin (AKS-managed Entra integration); local accounts are then disabled. */
+        adminGroupObjectIds: z
+            .array(z.string({ error: "must be a group's object ID (a GUID)" }).regex(GUID, { error: "must be a group's object ID, a GUID such as 00000000-0000-0000-0000-000000000000" }), {
+                error: "must be a list of Entra ID group object IDs",
+            })
+            .optional(),
         /** Who may reach the API servers; empty means anyone (the AKS default). */
         apiServerAuthorizedIpRanges: z
             .array(ipv4Cidr("203.0.113.0/24"), { error: "must be a list of IPv4 CIDR blocks such as [203.0.113.0/24]" })
@@ -151,7 +172,8 @@ export function addressPlanProblems(settings: Pick<AzureSettings, "azure" | "clu
     const problems: string[] = [];
     const at = (i: number, key: string) => formatPath(["clusters", i, key]);
     const vnetPath = formatPath(["azure", "vnetCidr"]);
-    const vnet = parseCidr(settings.azure.vnetCidr);
+    // An existing VNet's address space is Azure's to know: subnets and overlay ranges are checked against it there.
+    const vnet = settings.azure.vnetId ? undefined : parseCidr(settings.azure.vnetCidr);
     const reserved = AKS_RESERVED_RANGES.map(parseCidr);
 
     interface Range {
@@ -162,24 +184,27 @@ export function addressPlanProblems(settings: Pick<AzureSettings, "azure" | "clu
     const overlayRanges: Range[] = []; // pod and service ranges: must stay out of the VNet
 
     settings.clusters.forEach((c, i) => {
-        const subnet = parseCidr(c.subnetCidr);
         const pods = parseCidr(c.podCidr);
         const services = parseCidr(c.serviceCidr);
-        subnets.push({ path: at(i, "subnetCidr"), cidr: subnet });
         overlayRanges.push({ path: at(i, "podCidr"), cidr: pods }, { path: at(i, "serviceCidr"), cidr: services });
 
-        if (!cidrContains(vnet, subnet)) {
-            problems.push(`${at(i, "subnetCidr")}: ${subnet.text} is not inside ${vnetPath} ${vnet.text}; pick a subnet of the VNet`);
-        }
-        const nodesNeeded = c.nodeCount + surgeNodes(c.nodeCount) + 1;
-        const usable = Number(cidrSize(subnet)) - AZURE_RESERVED_PER_SUBNET;
-        if (subnet.prefix > 29) {
-            problems.push(`${at(i, "subnetCidr")}: ${subnet.text} is smaller than /29, the smallest subnet Azure allows`);
-        } else if (usable < nodesNeeded) {
-            problems.push(
-                `${at(i, "subnetCidr")}: ${subnet.text} has ${usable} usable addresses but ${c.nodeCount} nodes need ${nodesNeeded} ` +
-                    `(nodes, ${surgeNodes(c.nodeCount)} upgrade surge, the internal load balancer); use a larger subnet such as a /24`,
-            );
+        // A subnetId names a subnet Azure already sized; only subnets the program makes are checked here.
+        if (c.subnetCidr !== undefined) {
+            const subnet = parseCidr(c.subnetCidr);
+            subnets.push({ path: at(i, "subnetCidr"), cidr: subnet });
+            if (vnet && !cidrContains(vnet, subnet)) {
+                problems.push(`${at(i, "subnetCidr")}: ${subnet.text} is not inside ${vnetPath} ${vnet.text}; pick a subnet of the VNet`);
+            }
+            const nodesNeeded = c.nodeCount + surgeNodes(c.nodeCount) + 1;
+            const usable = Number(cidrSize(subnet)) - AZURE_RESERVED_PER_SUBNET;
+            if (subnet.prefix > 29) {
+                problems.push(`${at(i, "subnetCidr")}: ${subnet.text} is smaller than /29, the smallest subnet Azure allows`);
+            } else if (usable < nodesNeeded) {
+                problems.push(
+                    `${at(i, "subnetCidr")}: ${subnet.text} has ${usable} usable addresses but ${c.nodeCount} nodes need ${nodesNeeded} ` +
+                        `(nodes, ${surgeNodes(c.nodeCount)} upgrade surge, the internal load balancer); use a larger subnet such as a /24`,
+                );
+            }
         }
         // Azure CNI Overlay gives every node a /24 of the pod range.
         if (pods.prefix > 24) {
@@ -209,10 +234,10 @@ export function addressPlanProblems(settings: Pick<AzureSettings, "azure" | "clu
 
     // Pod and service ranges live outside the VNet (overlay), and no two ranges may overlap.
     for (const r of overlayRanges) {
-        if (cidrsOverlap(r.cidr, vnet)) problems.push(`${r.path}: ${r.cidr.text} overlaps ${vnetPath} ${vnet.text}; pod and service ranges must be outside the VNet`);
+        if (vnet && cidrsOverlap(r.cidr, vnet)) problems.push(`${r.path}: ${r.cidr.text} overlaps ${vnetPath} ${vnet.text}; pod and service ranges must be outside the VNet`);
     }
     const pairs = (list: Range[]) => list.flatMap((a, i) => list.slice(i + 1).map((b) => [a, b] as const));
-    const outsideVnetSubnets = subnets.filter((s) => !cidrContains(vnet, s.cidr));
+    const outsideVnetSubnets = vnet ? subnets.filter((s) => !cidrContains(vnet, s.cidr)) : subnets;
     for (const [a, b] of [...pairs(subnets), ...pairs(overlayRanges), ...outsideVnetSubnets.flatMap((s) => overlayRanges.map((r) => [s, r] as const))]) {
         if (cidrsOverlap(a.cidr, b.cidr)) problems.push(`${b.path}: ${b.cidr.text} overlaps ${a.path.replace(/^istio-multicluster:/, "")} ${a.cidr.text}; every subnet, pod and service range must be distinct`);
     }
@@ -227,6 +252,30 @@ export function addressPlanProblems(settings: Pick<AzureSettings, "azure" | "clu
                 `${at(i, "network")}: "${c.network}" is also the network of clusters[${first}] (${settings.clusters[first].name}); ` +
                     "with Azure CNI Overlay pod IPs are not routable between clusters, so each AKS cluster must be its own Istio network",
             );
+        }
+    });
+    return problems;
+}
+
+/**
+ * Where each cluster's nodes go: without `azure.vnetId` a subnetCidr in the VNet the program makes; with it, exactly one
+ * of an existing subnetId (of that VNet) and a subnetCidr made in it.
+ */
+export function subnetChoiceProblems(raw: Record<string, unknown>): string[] {
+    const problems: string[] = [];
+    // On the raw settings, so that this is reported with every other problem; malformed values are the schema's.
+    const vnetId = (raw.azure as { vnetId?: unknown } | undefined)?.vnetId;
+    const clusters = Array.isArray(raw.clusters) ? (raw.clusters as ({ subnetId?: unknown; subnetCidr?: unknown } | null)[]) : [];
+    clusters.forEach((c, i) => {
+        if (!c || typeof c !== "object") return;
+        const at = (key: string) => formatPath(["clusters", i, key]);
+        if (!vnetId) {
+            if (c.subnetId !== undefined) problems.push(`${at("subnetId")}: an existing subnet needs its VNet: set azure.vnetId too (or give a subnetCidr for the VNet the program makes)`);
+            else if (c.subnetCidr === undefined) problems.push(`${at("subnetCidr")}: is required: an IPv4 CIDR block such as 10.1.1.0/24`);
+        } else if ((c.subnetId === undefined) === (c.subnetCidr === undefined)) {
+            problems.push(`${formatPath(["clusters", i])}: set exactly one of subnetId (an existing subnet of azure.vnetId) and subnetCidr (a subnet made in it)`);
+        } else if (typeof c.subnetId === "string" && typeof vnetId === "string" && !subnetOfVnet(c.subnetId, vnetId)) {
+            problems.push(`${at("subnetId")}: is not a subnet of azure.vnetId ${vnetId}`);
         }
     });
     return problems;
@@ -268,7 +317,8 @@ export function registryNameFor(namePrefix: string, seed: string): string {
 
 /** Validates every setting (and `azure-native:location`), then reports all problems at once. */
 export function validateAzureSettings(raw: Record<string, unknown>, location: string | undefined): AzureSettings {
-    const problems: string[] = [];
+    // Where each cluster's nodes go (subnetCidr, or subnetId with vnetId) first, as the schema listed it before.
+    const problems: string[] = subnetChoiceProblems(raw);
     let settings: AzureSettings | undefined;
     try {
         settings = validate(azureSettingsSchema, raw);
@@ -277,6 +327,9 @@ export function validateAzureSettings(raw: Record<string, unknown>, location: st
         problems.push(...e.problems);
     }
     if (settings) problems.push(...addressPlanProblems(settings));
+    if (settings?.azure.vnetId && (raw.azure as Record<string, unknown> | undefined)?.vnetCidr !== undefined) {
+        problems.push(`${formatPath(["azure", "vnetCidr"])}: not used with azure.vnetId (the VNet exists; its address space is Azure's); remove it`);
+    }
     // Which Kubernetes versions are allowed depends on istioVersion (checked on the raw settings, so always reported).
     problems.push(...kubernetesVersionProblems(raw, AZURE_DEFAULTS.kubernetesVersion));
     if (!location) {
@@ -315,8 +368,9 @@ function buildAzure(settings: AzureSettings): PlatformClusters {
         location: location!,
         namePrefix: azure.namePrefix,
         vnetCidr: azure.vnetCidr,
+        ...(azure.vnetId ? { vnetId: azure.vnetId } : {}),
         // Restricted API servers must let the other clusters' istiod in: give each cluster an egress IP known up front.
-        subnets: settings.clusters.map((c) => ({ name: c.name, cidr: c.subnetCidr, egressIp: restrictApiServer })),
+        subnets: settings.clusters.map((c) => ({ name: c.name, ...(c.subnetId ? { id: c.subnetId } : { cidr: c.subnetCidr }), egressIp: restrictApiServer })),
         tags,
     });
 
@@ -333,7 +387,7 @@ function buildAzure(settings: AzureSettings): PlatformClusters {
                 resourceGroupName: net.resourceGroupName,
                 location: location!,
                 subscriptionId,
-                subnetId: net.subnets[c.name].id,
+                subnetId: net.subnetIds[c.name],
                 kubernetesVersion: c.kubernetesVersion,
                 nodeCount: c.nodeCount,
                 vmSize: c.vmSize,
@@ -345,13 +399,14 @@ function buildAzure(settings: AzureSettings): PlatformClusters {
                 authorizedIpRanges,
                 egressIpId: net.egressIps[c.name]?.id,
                 gatewayServiceAnnotations: annotations,
+                ...(azure.adminGroupObjectIds?.length ? { adminGroupObjectIds: azure.adminGroupObjectIds } : {}),
                 tags,
             }),
     );
 
     const platformOutputs: Record<string, pulumi.Output<unknown>> = {
         resourceGroupName: net.resourceGroupName,
-        virtualNetworkName: net.virtualNetwork.name,
+        virtualNetworkName: net.virtualNetworkName,
         aksClusterNames: pulumi.output(Object.fromEntries(aksClusters.map((a) => [a.clusterName, a.aksName]))),
     };
     if (restrictApiServer) {

@@ -5,11 +5,14 @@
  * wrong types, malformed names and versions, and topology rules such as unique cluster names. All problems
  * are reported at once, each naming the setting and what is allowed.
  */
+import { isIP } from "net";
 import { z } from "zod";
+import { GATEWAY_SERVICE_TYPES } from "../components/core/cluster";
 import { samplesSettingsSchema } from "./samples";
 import { ConfigError, PROJECT, formatPath, fromText } from "./validation";
 import { clusterRevisionFields, revisionSettings } from "./revisions";
 import { caRotationFields, providedRotationFields, readerTokensSettings, rotationProblems } from "./rotation";
+import { clusterIstioValuesFields, istioValuesSettings } from "./istioValues";
 
 export { ConfigError, PROJECT, closest, formatPath, fromText, validate } from "./validation";
 import { DEFAULT_CA_VALIDITY_HOURS, checkProvidedCA } from "../components/core/meshCA";
@@ -85,6 +88,13 @@ export const imageHub = (example: string) =>
         .string({ error: `must be an image registry path such as ${example}` })
         .regex(IMAGE_HUB, { error: `must be an image registry and repository such as ${example} (lowercase, no image name or tag)` });
 
+/** A DNS name: labels of letters, digits and '-', separated by dots. */
+export const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$/;
+
+export const IP_FAMILIES = ["ipv4", "ipv6"] as const;
+/** `clusters[].ipFamily`: the pods' IP family (on AWS fixed when the cluster is created). */
+export const ipFamilySetting = (note = "") => z.enum(IP_FAMILIES, { error: `must be ipv4 or ipv6 (the pod and Service IP family${note})` }).default("ipv4");
+
 /** Settings every cluster entry has, whatever the platform. */
 export const commonClusterFields = {
     /** The Istio cluster ID (`global.multiCluster.clusterName`) and the suffix of its remote secret. */
@@ -93,6 +103,8 @@ export const commonClusterFields = {
     network: networkName,
     /** This cluster's overrides of `revisionTags` (stacks/revisions.ts). */
     ...clusterRevisionFields,
+    /** Helm values for this cluster's Istio charts, over the mesh-wide `istioValues` (stacks/istioValues.ts). */
+    ...clusterIstioValuesFields,
 };
 
 /** Cluster entries for the existing-cluster mode: a kubeconfig per cluster. */
@@ -103,15 +115,36 @@ export const existingClusterSchema = z
         kubeconfigPath: z.string().min(1).optional(),
         /** Kubeconfig contents (set it with `pulumi config set --secret --path`). */
         kubeconfig: z.string().min(1).optional(),
-        /** The context to use in that kubeconfig; default its current context. */
-        context: z.string().min(1).optional(),
+        /** The context to use in that kubeconfig (only it is kept); default its current context. */
+        kubeconfigContext: z.string().min(1).optional(),
         /** API server URL the other clusters' istiod use; default the kubeconfig's server. */
         apiServerUrl: z.url({ protocol: /^https$/, error: "must be an https:// URL" }).optional(),
-        /** Annotations for this cluster's east-west gateway Service (load-balancer flavour). */
-        gatewayServiceAnnotations: z.record(z.string(), z.string()).optional(),
+        /** Pod IP family: an IPv6 cluster's istiod lets sidecars reach IPv4 destinations. */
+        ipFamily: ipFamilySetting(),
+        /** Annotations for this cluster's east-west gateway Service (your load balancer's, e.g. internal). */
+        eastWestServiceAnnotations: z.record(z.string(), z.string({ error: "must be a string" })).optional(),
+        /** How the other networks reach the east-west gateway: a load balancer, or a port on every node. */
+        eastWestServiceType: z.enum(GATEWAY_SERVICE_TYPES as [string, ...string[]], { error: "must be LoadBalancer or NodePort" }).default("LoadBalancer"),
+        /** With NodePort: the address (IP or DNS name) the other networks reach this cluster's nodes at. */
+        eastWestGatewayAddress: z
+            .string({ error: "must be an IP address or a DNS name" })
+            .refine((v) => isIP(v) !== 0 || DNS_NAME.test(v), { error: "must be an IP address or a DNS name (no scheme or port), such as 172.18.0.3" })
+            .optional(),
+        /** With NodePort: the node port of the gateway's 15443. */
+        eastWestNodePort: z.number({ error: "must be a whole number from 30000 to 32767" }).int({ error: "must be a whole number from 30000 to 32767" }).min(30000, { error: "must be a node port from 30000 to 32767" }).max(32767, { error: "must be a node port from 30000 to 32767" }).optional(),
     })
     .refine((c) => (c.kubeconfig === undefined) !== (c.kubeconfigPath === undefined), {
         error: "set exactly one of kubeconfigPath and kubeconfig",
+    })
+    .superRefine((c, ctx) => {
+        if (c.eastWestServiceType === "NodePort" && c.eastWestGatewayAddress === undefined) {
+            ctx.addIssue({ code: "custom", path: ["eastWestGatewayAddress"], message: "is required with eastWestServiceType NodePort: the address (a node's IP or a DNS name) the other networks reach this cluster's nodes at" });
+        }
+        if (c.eastWestServiceType !== "NodePort") {
+            for (const key of ["eastWestGatewayAddress", "eastWestNodePort"] as const) {
+                if (c[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "is only used with eastWestServiceType NodePort" });
+            }
+        }
     });
 
 /** Names given more than once, among entries that have a string `name` (others are reported elsewhere). */
@@ -190,6 +223,8 @@ export const commonSettings = {
     /** Control-plane revisions and revision tags (stacks/revisions.ts). */
     ...revisionSettings,
     readerTokens: readerTokensSettings,
+    /** Helm values laid under the mesh's own in Istio's charts (stacks/istioValues.ts). */
+    ...istioValuesSettings,
 };
 
 /**

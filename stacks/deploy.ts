@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { MeshClusterFields } from "../components/core/cluster";
-import { Mesh } from "../components/core/mesh";
+import { Mesh, MeshArgs } from "../components/core/mesh";
 import { MeshRevisions } from "../components/core/revisions";
 import {
     ConfigError,
@@ -19,9 +19,6 @@ import {
     Platform as PlatformName,
 } from "./config";
 import { allowedKeysAt, describeIssues } from "./validation";
-import { existingPlatform } from "./existing";
-import { azurePlatform } from "./azure";
-import { awsPlatform } from "./aws";
 import { Platform, PlatformSettings } from "./platform";
 import { deploySamples, planSamples, SampleOutputs, SamplesPlan } from "./samples";
 import { clusterRevisionFields, planRevisions, revisionSettings, revisionWarnings } from "./revisions";
@@ -37,10 +34,14 @@ export interface Deployment {
     trustRotation: TrustRotation;
 }
 
-const platforms: Record<PlatformName, Platform<any>> = {
-    existing: existingPlatform,
-    azure: azurePlatform,
-    aws: awsPlatform,
+/**
+ * Each platform is loaded when a stack uses it: an existing-clusters stack never loads @pulumi/azure-native,
+ * @pulumi/aws or @pulumi/eks (measured in docs/benchmarks.md, "Program start").
+ */
+const platforms: Record<PlatformName, () => Platform<any>> = {
+    existing: () => (require("./existing") as typeof import("./existing")).existingPlatform,
+    azure: () => (require("./azure") as typeof import("./azure")).azurePlatform,
+    aws: () => (require("./aws") as typeof import("./aws")).awsPlatform,
 };
 
 export function deploy(allConfig: Record<string, string>): Deployment {
@@ -61,6 +62,8 @@ export function deploy(allConfig: Record<string, string>): Deployment {
         ...(revisions ? { revisions } : {}),
         // From the clock when a schedule is set (docs/rotation.md): a due rotation shows in a plain preview.
         readerTokenGeneration: readerTokenGenerationNow,
+        ...istioValuesOf(settings),
+        ...(platform.preflight ? { preflight: true } : {}),
     });
     const sampleOutputs = deploySamples(samplesPlan, mesh, clusters, istio, ingressServiceAnnotations, revisions);
     const trustRotation = { rootGeneration: settings.ca.rootGeneration ?? 1, rootRotation: settings.ca.rootRotation ?? "none", readerTokenGeneration: readerTokenGenerationNow };
@@ -94,7 +97,7 @@ export function checkSettings(raw: Record<string, unknown>): CheckedSettings {
     const cloudKeys = platformName === "existing" ? cloudSettingsOnExisting(raw) : undefined;
     if (cloudKeys) problems.push(cloudKeys.problem);
     collect(() => checkCrossSettings(raw));
-    const platform = platformName ? platforms[platformName] : undefined;
+    const platform = platformName ? platforms[platformName]() : undefined;
     // An unknown platform has no schema of its own: the settings every platform has are still checked.
     if (!platform) problems.push(...commonSettingsProblems(raw));
     const settings: PlatformSettings | undefined = platform ? collect(() => platform.validate(cloudKeys?.rest ?? raw)) : undefined;
@@ -107,7 +110,7 @@ export function checkSettings(raw: Record<string, unknown>): CheckedSettings {
     if (!usesRevisions && chartInput) collect(() => checkChartSource(chartInput));
     const clusterNames = (settings ?? clusterNameInputs.safeParse(raw).data)?.clusters.map((c) => c.name);
     const imageHub = (settings ?? imageHubInput.safeParse(raw).data)?.istioImageHub;
-    const samplesPlan = clusterNames && imageHub ? collect(() => planSamples((settings ?? raw).samples, clusterNames, imageHub)) : undefined;
+    const samplesPlan = clusterNames && imageHub ? collect(() => planSamples((settings ?? raw).samples, clusterNames, imageHub, platform?.samplesIngressServiceType)) : undefined;
 
     if (problems.length > 0 || !platform || !settings || !samplesPlan) throw new ConfigError([...new Set(problems)]);
     return { platform, settings, revisions, samplesPlan };
@@ -135,13 +138,14 @@ function commonSettingsProblems(raw: Record<string, unknown>): string[] {
  * settings without them, so that they are not also reported one unknown setting each.
  */
 export function cloudSettingsOnExisting(raw: Record<string, unknown>): { problem: string; rest: Record<string, unknown> } | undefined {
-    const existing = platforms.existing.schema;
+    const existing = platforms.existing().schema;
     const ownTop = new Set(allowedKeysAt(existing, []));
     const ownCluster = new Set(allowedKeysAt(existing, ["clusters", 0]));
     const clouds = PLATFORMS.filter((p) => p !== "existing");
     const found = new Map<string, PlatformName[]>();
     const rest: Record<string, unknown> = { ...raw };
-    const owners = (key: string, where: PropertyKey[]) => clouds.filter((c) => allowedKeysAt(platforms[c].schema, where).includes(key));
+    // The clouds' schemas (and so their SDKs) are loaded only when a key is not the existing platform's own.
+    const owners = (key: string, where: PropertyKey[]) => clouds.filter((c) => allowedKeysAt(platforms[c]().schema, where).includes(key));
     for (const key of Object.keys(raw).filter((k) => !ownTop.has(k))) {
         const clouds = owners(key, []);
         if (clouds.length === 0) continue;
@@ -172,6 +176,15 @@ export function cloudSettingsOnExisting(raw: Record<string, unknown>): { problem
             `${formatPath(["platform"])}: ${setting}, but ${[...found.keys()].join(", ")} ${found.size === 1 ? "is a setting" : "are settings"} of platform ${likely.join(" or ")}; ` +
             `did you mean ${likely.map((c) => `\`platform: ${c}\``).join(" or ")}? Set it with \`pulumi config set platform ${likely[0]}\``,
         rest,
+    };
+}
+
+/** The mesh-wide and per-cluster Helm values overlays, when any is set (so a stack without them declares what it did). */
+function istioValuesOf(settings: PlatformSettings): Pick<MeshArgs, "istioValues" | "clusterIstioValues"> {
+    const perCluster = settings.clusters.filter((c) => c.istioValues).map((c) => [c.name, c.istioValues!] as const);
+    return {
+        ...(settings.istioValues ? { istioValues: settings.istioValues } : {}),
+        ...(perCluster.length > 0 ? { clusterIstioValues: Object.fromEntries(perCluster) } : {}),
     };
 }
 

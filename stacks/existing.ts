@@ -5,9 +5,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { z } from "zod";
-import { Cluster } from "../components/core/cluster";
-import { kubeconfigServer } from "../components/core/cluster";
+import { Cluster, kubeconfigForContext, kubeconfigServer } from "../components/core/cluster";
 import { gatewayExposureAnnotations } from "../components/core/eastWestGateway";
+import { networksOf } from "../components/core/mesh";
 import { Platform } from "./platform";
 import { ConfigError, clusterList, commonSettings, existingClusterSchema, formatPath } from "./config";
 import { describeIssues } from "./validation";
@@ -21,10 +21,14 @@ export type ExistingSettings = z.output<typeof existingSettingsSchema>;
 export interface ResolvedKubeconfig {
     clusterName: string;
     network: string;
+    /** Only the chosen context, its cluster and its user (kubeconfigForContext). */
     kubeconfig: string;
-    context?: string;
     apiServerUrl: string;
-    gatewayServiceAnnotations?: Record<string, string>;
+    ipFamily: string;
+    gatewayServiceAnnotations: Record<string, string>;
+    gatewayServiceType: string;
+    gatewayAddress?: string;
+    gatewayNodePort?: number;
 }
 
 const expandHome = (p: string) => (p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p);
@@ -54,26 +58,46 @@ export function resolveKubeconfigs(settings: KubeconfigSettings, readFile: (p: s
                 return;
             }
         }
-        let server: string;
+        let minimal: string;
         try {
-            server = kubeconfigServer(kubeconfig!, c.context);
+            minimal = kubeconfigForContext(kubeconfig!, c.kubeconfigContext);
         } catch (e) {
-            const setting = c.kubeconfigPath !== undefined ? "kubeconfigPath" : "kubeconfig";
-            problems.push(`${formatPath(["clusters", i, setting])}: not a usable kubeconfig (${(e as Error).message}); check it and "context"`);
+            const setting = c.kubeconfigContext !== undefined ? "kubeconfigContext" : c.kubeconfigPath !== undefined ? "kubeconfigPath" : "kubeconfig";
+            problems.push(`${formatPath(["clusters", i, setting])}: not a usable kubeconfig (${(e as Error).message}); check it and "kubeconfigContext"`);
             return;
         }
         resolved.push({
             clusterName: c.name,
             network: c.network,
-            kubeconfig: kubeconfig!,
-            context: c.context,
-            apiServerUrl: c.apiServerUrl ?? server,
-            // No cloud to say how "internal" is done: users give their own annotations for that.
-            gatewayServiceAnnotations: { ...gatewayExposureAnnotations(settings.eastWestLoadBalancer, {}), ...c.gatewayServiceAnnotations },
+            kubeconfig: minimal,
+            apiServerUrl: c.apiServerUrl ?? kubeconfigServer(minimal),
+            ipFamily: c.ipFamily,
+            // No cloud to say how "internal" is done: the user's annotations do (eastWestProblems insists on them).
+            gatewayServiceAnnotations: { ...gatewayExposureAnnotations(settings.eastWestLoadBalancer, {}), ...c.eastWestServiceAnnotations },
+            gatewayServiceType: c.eastWestServiceType,
+            ...(c.eastWestServiceType === "NodePort" ? { gatewayAddress: c.eastWestGatewayAddress, gatewayNodePort: c.eastWestNodePort } : {}),
         });
     });
     if (problems.length > 0) throw new ConfigError(problems);
     return resolved;
+}
+
+/**
+ * `eastWestLoadBalancer: internal` on clusters without a cloud: there is nothing to map it to but the user's own
+ * load-balancer annotations, so a multi-network mesh needs them on every cluster whose gateway is a LoadBalancer
+ * (or a NodePort gateway, or `public` said out loud). A setting must not mean nothing.
+ */
+export function eastWestProblems(settings: ExistingSettings): string[] {
+    if (settings.eastWestLoadBalancer !== "internal" || networksOf(settings.clusters).length < 2) return [];
+    return settings.clusters.flatMap((c, i) =>
+        c.eastWestServiceType === "LoadBalancer" && Object.keys(c.eastWestServiceAnnotations ?? {}).length === 0
+            ? [
+                  `${formatPath(["clusters", i, "eastWestServiceAnnotations"])}: eastWestLoadBalancer is internal, but ${c.name} was not made by the program, so no cloud ` +
+                      'makes its gateway\'s load balancer internal: give your load balancer\'s internal annotations here (e.g. {"networking.gke.io/load-balancer-type": "Internal"}), ' +
+                      "or set eastWestServiceType: NodePort, or eastWestLoadBalancer: public",
+              ]
+            : [],
+    );
 }
 
 type ValidatedExisting = ExistingSettings & { resolved: ResolvedKubeconfig[] };
@@ -82,7 +106,19 @@ export const existingPlatform: Platform<ValidatedExisting> = {
     schema: existingSettingsSchema,
     validate: (raw) => {
         const parsed = existingSettingsSchema.safeParse(raw);
-        if (parsed.success) return { ...parsed.data, resolved: resolveKubeconfigs(parsed.data) };
+        if (parsed.success) {
+            // Every problem at once: the gateway settings' and the kubeconfigs'.
+            const problems = eastWestProblems(parsed.data);
+            let resolved: ResolvedKubeconfig[] = [];
+            try {
+                resolved = resolveKubeconfigs(parsed.data);
+            } catch (e) {
+                if (!(e instanceof ConfigError)) throw e;
+                problems.push(...e.problems);
+            }
+            if (problems.length > 0) throw new ConfigError(problems);
+            return { ...parsed.data, resolved };
+        }
         // The kubeconfigs of the well-formed entries are still read, so that their problems come with the others.
         const problems = describeIssues(existingSettingsSchema, parsed.error.issues);
         const entries = (Array.isArray(raw.clusters) ? raw.clusters : []).map((c) => existingClusterSchema.safeParse(c).data);
@@ -95,6 +131,10 @@ export const existingPlatform: Platform<ValidatedExisting> = {
         throw new ConfigError(problems);
     },
     build: (settings) => ({ clusters: existingClusters(settings.resolved), platformOutputs: {} }),
+    // Clusters the program did not make: look for an Istio it does not own before changing anything.
+    preflight: true,
+    // Nothing public unless asked: the samples' ingress stays inside the cluster.
+    samplesIngressServiceType: "ClusterIP",
 };
 
 export function existingClusters(resolved: ResolvedKubeconfig[]): Cluster[] {
@@ -104,9 +144,12 @@ export function existingClusters(resolved: ResolvedKubeconfig[]): Cluster[] {
                 clusterName: c.clusterName,
                 network: c.network,
                 kubeconfig: c.kubeconfig,
-                context: c.context,
                 apiServerUrl: c.apiServerUrl,
+                ipFamily: c.ipFamily,
                 gatewayServiceAnnotations: c.gatewayServiceAnnotations,
+                gatewayServiceType: c.gatewayServiceType,
+                gatewayAddress: c.gatewayAddress,
+                gatewayNodePort: c.gatewayNodePort,
             }),
     );
 }

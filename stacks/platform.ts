@@ -3,6 +3,7 @@ import { z } from "zod";
 import { MeshClusterFields } from "../components/core/cluster";
 import { CASettings } from "./config";
 import { ReaderTokensSettings } from "./rotation";
+import { IstioValues } from "../components/core/istioValues";
 
 /** The settings every platform validates (its own come on top). */
 export interface PlatformSettings {
@@ -14,11 +15,12 @@ export interface PlatformSettings {
     ca: CASettings;
     strictMtls: boolean;
     readerTokens?: ReaderTokensSettings;
-    clusters: { name: string; revisionTags?: Record<string, string> }[];
+    clusters: { name: string; revisionTags?: Record<string, string>; istioValues?: IstioValues }[];
     revisions?: { name: string; version: string; chartSource?: string }[];
     defaultRevision?: string;
     revisionTags?: Record<string, string>;
     workloadRevisionTag?: string;
+    istioValues?: IstioValues;
 }
 
 /** What a platform declares: the clusters the mesh goes on, and its own stack outputs. */
@@ -42,4 +44,8 @@ export interface Platform<S extends PlatformSettings> {
     validate(raw: Record<string, unknown>): S;
     /** Declares the clusters. */
     build(settings: S): PlatformClusters;
+    /** Clusters the program did not make: check each for an Istio the stack does not own first (Mesh `preflight`). */
+    preflight?: boolean;
+    /** Type of the samples' ingress gateway Service unless `samples.bookinfo.ingressServiceType` says. Default LoadBalancer. */
+    samplesIngressServiceType?: "LoadBalancer" | "NodePort" | "ClusterIP";
 }

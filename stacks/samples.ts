@@ -24,6 +24,9 @@ import { ConfigError, closest, formatPath, fromText, validate } from "./validati
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+export const INGRESS_SERVICE_TYPES = ["LoadBalancer", "NodePort", "ClusterIP"] as const;
+export type IngressServiceType = (typeof INGRESS_SERVICE_TYPES)[number];
+
 const flag = (defaultValue: boolean) => fromText(z.boolean({ error: "must be true or false" })).default(defaultValue);
 
 const wholeNumber = (min: number, max: number, defaultValue: number) =>
@@ -91,9 +94,8 @@ export const samplesSettingsSchema = z
                     .array(clusterRef, { error: "must be a list of cluster names" })
                     .min(1, { error: "must list at least one cluster" })
                     .optional(),
-                ingressServiceType: z
-                    .enum(["LoadBalancer", "NodePort", "ClusterIP"], { error: "must be LoadBalancer, NodePort or ClusterIP" })
-                    .default("LoadBalancer"),
+                /** Default: the platform's (LoadBalancer on clusters the program made, ClusterIP on clusters you had). */
+                ingressServiceType: z.enum(INGRESS_SERVICE_TYPES, { error: "must be LoadBalancer, NodePort or ClusterIP" }).optional(),
                 ingressServiceAnnotations: z.record(z.string(), z.string({ error: "must be a string" })).default({}),
             })
             .prefault({}),
@@ -139,7 +141,12 @@ export function expectedVersions(versions: Record<string, string[]>, clusterOrde
  * Fills in defaults that depend on the topology and checks every cluster reference, throwing one
  * ConfigError naming each bad setting. Called before anything is declared.
  */
-export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: string[], istioImageHub: string = DEFAULT_IMAGE_HUB): SamplesPlan {
+export function resolveSamplesPlan(
+    settings: SamplesSettings,
+    clusterNames: string[],
+    istioImageHub: string = DEFAULT_IMAGE_HUB,
+    defaultIngressServiceType: IngressServiceType = "LoadBalancer",
+): SamplesPlan {
     const problems: string[] = [];
     const at = (...path: PropertyKey[]) => formatPath(["samples", ...path]);
     const known = new Set(clusterNames);
@@ -222,7 +229,7 @@ export function resolveSamplesPlan(settings: SamplesSettings, clusterNames: stri
         plan.bookinfo = {
             frontCluster,
             reviewsClusters: [...new Set(reviewsClusters)],
-            ingressServiceType: bi.ingressServiceType,
+            ingressServiceType: bi.ingressServiceType ?? defaultIngressServiceType,
             ingressServiceAnnotations: bi.ingressServiceAnnotations,
         };
     }
@@ -274,8 +281,8 @@ export function parseSamplesSettings(settings: unknown): SamplesSettings {
 }
 
 /** Checks the samples settings against the stack's clusters; throws a ConfigError, declares nothing. */
-export function planSamples(settings: unknown, clusterNames: string[], istioImageHub: string = DEFAULT_IMAGE_HUB): SamplesPlan {
-    return resolveSamplesPlan(parseSamplesSettings(settings), clusterNames, istioImageHub);
+export function planSamples(settings: unknown, clusterNames: string[], istioImageHub: string = DEFAULT_IMAGE_HUB, defaultIngressServiceType: IngressServiceType = "LoadBalancer"): SamplesPlan {
+    return resolveSamplesPlan(parseSamplesSettings(settings), clusterNames, istioImageHub, defaultIngressServiceType);
 }
 
 /** How the stack installs Istio: the samples' ingress gateway is installed the same way. */

@@ -39,7 +39,10 @@ export function closest(word: string, candidates: string[]): string | undefined 
             bestDistance = d;
         }
     }
-    return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+    if (bestDistance <= Math.max(2, Math.floor(word.length / 3))) return best;
+    // A renamed setting that kept its last word: `context` → `kubeconfigContext`.
+    const suffix = word.length >= 4 ? word[0].toUpperCase() + word.slice(1) : undefined;
+    return suffix ? candidates.find((c) => c.endsWith(suffix)) : undefined;
 }
 
 /**

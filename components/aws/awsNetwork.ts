@@ -20,6 +20,11 @@ import { ipv6Subnet64, planIpv4Subnets } from "./awsCidr";
  * Node ↔ own control plane traffic otherwise stays on the security group EKS creates for each cluster.
  */
 export interface AwsNetworkArgs {
+    /**
+     * A VPC that already exists (`vpc-…`): no VPC, subnets, gateways or routes are made, only the security groups and
+     * their rules; the clusters go on subnets of yours. vpcCidr, availabilityZoneCount and natGateways are not used.
+     */
+    vpcId?: string;
     /** IPv4 block of the VPC, such as 10.0.0.0/16. */
     vpcCidr: string;
     /** How many availability zones get a public and a private subnet (at least 2 for EKS). */
@@ -48,7 +53,8 @@ export function pickZones(names: string[], count: number): string[] {
 }
 
 export class AwsNetwork extends pulumi.ComponentResource {
-    public readonly vpc: ec2.Vpc;
+    /** The VPC made here (none with `vpcId`). */
+    public readonly vpc?: ec2.Vpc;
     public readonly vpcId: pulumi.Output<string>;
     public readonly publicSubnets: ec2.Subnet[];
     public readonly privateSubnets: ec2.Subnet[];
@@ -64,84 +70,20 @@ export class AwsNetwork extends pulumi.ComponentResource {
     constructor(name: string, args: AwsNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:AwsNetwork", name, {}, opts);
         const tags = (extra: Record<string, string>) => ({ ...(args.tags ?? {}), ...extra });
-        const plan = planIpv4Subnets(args.vpcCidr, args.availabilityZoneCount);
-        const zoneCount = args.availabilityZoneCount;
-
-        // Local Zones and Wavelength Zones cannot host EKS control planes; keep to regular zones.
-        const zones = getAvailabilityZonesOutput(
-            { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
-            { parent: this },
-        ).names.apply((names) => pickZones(names, zoneCount));
-
-        this.vpc = new ec2.Vpc(
-            `${name}-vpc`,
-            {
-                cidrBlock: args.vpcCidr,
-                assignGeneratedIpv6CidrBlock: true,
-                enableDnsSupport: true,
-                // EKS private endpoints resolve through the VPC's DNS: both flags are required.
-                enableDnsHostnames: true,
-                tags: tags({ Name: name }),
-            },
-            { parent: this },
-        );
-        this.vpcId = this.vpc.id;
-
-        const igw = new ec2.InternetGateway(`${name}-igw`, { vpcId: this.vpc.id, tags: tags({ Name: `${name}-igw` }) }, { parent: this });
-        const eigw = new ec2.EgressOnlyInternetGateway(`${name}-eigw`, { vpcId: this.vpc.id, tags: tags({ Name: `${name}-eigw` }) }, { parent: this });
-
-        const subnet = (kind: "public" | "private", i: number, ipv6Index: number) =>
-            new ec2.Subnet(
-                `${name}-${kind}-${i}`,
-                {
-                    vpcId: this.vpc.id,
-                    availabilityZone: zones.apply((z) => z[i]),
-                    cidrBlock: (kind === "public" ? plan.public : plan.private)[i],
-                    ipv6CidrBlock: this.vpc.ipv6CidrBlock.apply((block) => ipv6Subnet64(block, ipv6Index)),
-                    assignIpv6AddressOnCreation: true,
-                    enableResourceNameDnsAaaaRecordOnLaunch: true,
-                    mapPublicIpOnLaunch: false,
-                    tags: tags({
-                        Name: `${name}-${kind}-${i}`,
-                        ...(kind === "public" ? { [ELB_ROLE_TAG]: "1" } : { [INTERNAL_ELB_ROLE_TAG]: "1" }),
-                    }),
-                },
-                { parent: this },
-            );
-        // IPv6 /64s: private subnets take 0..n-1, public ones n..2n-1.
-        this.privateSubnets = Array.from({ length: zoneCount }, (_, i) => subnet("private", i, i));
-        this.publicSubnets = Array.from({ length: zoneCount }, (_, i) => subnet("public", i, zoneCount + i));
+        const egressReady: pulumi.Resource[] = [];
+        if (args.vpcId) {
+            this.vpcId = pulumi.output(args.vpcId);
+            this.privateSubnets = [];
+            this.publicSubnets = [];
+        } else {
+            const vpc = this.makeVpc(name, args, tags, egressReady);
+            this.vpc = vpc.vpc;
+            this.vpcId = vpc.vpc.id;
+            this.privateSubnets = vpc.privateSubnets;
+            this.publicSubnets = vpc.publicSubnets;
+        }
         this.privateSubnetIds = this.privateSubnets.map((s) => s.id);
         this.publicSubnetIds = this.publicSubnets.map((s) => s.id);
-
-        // Public subnets: both families straight out through the internet gateway.
-        const publicRoutes = new ec2.RouteTable(`${name}-public`, { vpcId: this.vpc.id, tags: tags({ Name: `${name}-public` }) }, { parent: this });
-        const egressReady: pulumi.Resource[] = [
-            new ec2.Route(`${name}-public-ipv4`, { routeTableId: publicRoutes.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id }, { parent: this }),
-            new ec2.Route(`${name}-public-ipv6`, { routeTableId: publicRoutes.id, destinationIpv6CidrBlock: "::/0", gatewayId: igw.id }, { parent: this }),
-        ];
-        this.publicSubnets.forEach((s, i) => {
-            egressReady.push(new ec2.RouteTableAssociation(`${name}-public-${i}`, { subnetId: s.id, routeTableId: publicRoutes.id }, { parent: this }));
-        });
-
-        // Private subnets: IPv4 through NAT, IPv6 through the egress-only gateway (no inbound from outside).
-        const natCount = args.natGateways === "perZone" ? zoneCount : 1;
-        const nats = Array.from({ length: natCount }, (_, i) => {
-            const eip = new ec2.Eip(`${name}-nat-${i}`, { domain: "vpc", tags: tags({ Name: `${name}-nat-${i}` }) }, { parent: this, dependsOn: [igw] });
-            return new ec2.NatGateway(
-                `${name}-nat-${i}`,
-                { allocationId: eip.id, subnetId: this.publicSubnets[i].id, connectivityType: "public", tags: tags({ Name: `${name}-nat-${i}` }) },
-                { parent: this, dependsOn: [igw] },
-            );
-        });
-        this.privateSubnets.forEach((s, i) => {
-            const table = new ec2.RouteTable(`${name}-private-${i}`, { vpcId: this.vpc.id, tags: tags({ Name: `${name}-private-${i}` }) }, { parent: this });
-            egressReady.push(
-                new ec2.Route(`${name}-private-${i}-ipv4`, { routeTableId: table.id, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nats[i % natCount].id }, { parent: this }),
-                new ec2.Route(`${name}-private-${i}-ipv6`, { routeTableId: table.id, destinationIpv6CidrBlock: "::/0", egressOnlyGatewayId: eigw.id }, { parent: this }),
-                new ec2.RouteTableAssociation(`${name}-private-${i}`, { subnetId: s.id, routeTableId: table.id }, { parent: this }),
-            );
-        });
 
         // Security groups first (no inline rules), then the rules between them.
         this.nodeSecurityGroups = {};
@@ -149,12 +91,12 @@ export class AwsNetwork extends pulumi.ComponentResource {
         for (const c of args.clusterNames) {
             this.nodeSecurityGroups[c] = new ec2.SecurityGroup(
                 `${name}-${c}-nodes`,
-                { vpcId: this.vpc.id, description: `Nodes of EKS cluster ${c}: cross-cluster mesh traffic`, revokeRulesOnDelete: true, tags: tags({ Name: `${c}-nodes` }) },
+                { vpcId: this.vpcId, description: `Nodes of EKS cluster ${c}: cross-cluster mesh traffic`, revokeRulesOnDelete: true, tags: tags({ Name: `${c}-nodes` }) },
                 { parent: this },
             );
             this.controlPlaneSecurityGroups[c] = new ec2.SecurityGroup(
                 `${name}-${c}-control-plane`,
-                { vpcId: this.vpc.id, description: `API server of EKS cluster ${c}: reachable from the other clusters' nodes`, revokeRulesOnDelete: true, tags: tags({ Name: `${c}-control-plane` }) },
+                { vpcId: this.vpcId, description: `API server of EKS cluster ${c}: reachable from the other clusters' nodes`, revokeRulesOnDelete: true, tags: tags({ Name: `${c}-control-plane` }) },
                 { parent: this },
             );
         }
@@ -206,5 +148,85 @@ export class AwsNetwork extends pulumi.ComponentResource {
         this.egressReady = pulumi.output(egressReady.map((r) => r.urn));
 
         this.registerOutputs({ vpcId: this.vpcId, privateSubnetIds: this.privateSubnetIds, publicSubnetIds: this.publicSubnetIds });
+    }
+
+    /** The dual-stack VPC, its subnets, gateways and routes; routes and associations go to `egressReady`. */
+    private makeVpc(name: string, args: AwsNetworkArgs, tags: (extra: Record<string, string>) => Record<string, string>, egressReady: pulumi.Resource[]) {
+        const plan = planIpv4Subnets(args.vpcCidr, args.availabilityZoneCount);
+        const zoneCount = args.availabilityZoneCount;
+
+        // Local Zones and Wavelength Zones cannot host EKS control planes; keep to regular zones.
+        const zones = getAvailabilityZonesOutput(
+            { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
+            { parent: this },
+        ).names.apply((names) => pickZones(names, zoneCount));
+
+        const vpcResource = new ec2.Vpc(
+            `${name}-vpc`,
+            {
+                cidrBlock: args.vpcCidr,
+                assignGeneratedIpv6CidrBlock: true,
+                enableDnsSupport: true,
+                // EKS private endpoints resolve through the VPC's DNS: both flags are required.
+                enableDnsHostnames: true,
+                tags: tags({ Name: name }),
+            },
+            { parent: this },
+        );
+
+        const igw = new ec2.InternetGateway(`${name}-igw`, { vpcId: vpcResource.id, tags: tags({ Name: `${name}-igw` }) }, { parent: this });
+        const eigw = new ec2.EgressOnlyInternetGateway(`${name}-eigw`, { vpcId: vpcResource.id, tags: tags({ Name: `${name}-eigw` }) }, { parent: this });
+
+        const subnet = (kind: "public" | "private", i: number, ipv6Index: number) =>
+            new ec2.Subnet(
+                `${name}-${kind}-${i}`,
+                {
+                    vpcId: vpcResource.id,
+                    availabilityZone: zones.apply((z) => z[i]),
+                    cidrBlock: (kind === "public" ? plan.public : plan.private)[i],
+                    ipv6CidrBlock: vpcResource.ipv6CidrBlock.apply((block) => ipv6Subnet64(block, ipv6Index)),
+                    assignIpv6AddressOnCreation: true,
+                    enableResourceNameDnsAaaaRecordOnLaunch: true,
+                    mapPublicIpOnLaunch: false,
+                    tags: tags({
+                        Name: `${name}-${kind}-${i}`,
+                        ...(kind === "public" ? { [ELB_ROLE_TAG]: "1" } : { [INTERNAL_ELB_ROLE_TAG]: "1" }),
+                    }),
+                },
+                { parent: this },
+            );
+        // IPv6 /64s: private subnets take 0..n-1, public ones n..2n-1.
+        const privateSubnets = Array.from({ length: zoneCount }, (_, i) => subnet("private", i, i));
+        const publicSubnets = Array.from({ length: zoneCount }, (_, i) => subnet("public", i, zoneCount + i));
+
+        // Public subnets: both families straight out through the internet gateway.
+        const publicRoutes = new ec2.RouteTable(`${name}-public`, { vpcId: vpcResource.id, tags: tags({ Name: `${name}-public` }) }, { parent: this });
+        egressReady.push(
+            new ec2.Route(`${name}-public-ipv4`, { routeTableId: publicRoutes.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id }, { parent: this }),
+            new ec2.Route(`${name}-public-ipv6`, { routeTableId: publicRoutes.id, destinationIpv6CidrBlock: "::/0", gatewayId: igw.id }, { parent: this }),
+        );
+        publicSubnets.forEach((s, i) => {
+            egressReady.push(new ec2.RouteTableAssociation(`${name}-public-${i}`, { subnetId: s.id, routeTableId: publicRoutes.id }, { parent: this }));
+        });
+
+        // Private subnets: IPv4 through NAT, IPv6 through the egress-only gateway (no inbound from outside).
+        const natCount = args.natGateways === "perZone" ? zoneCount : 1;
+        const nats = Array.from({ length: natCount }, (_, i) => {
+            const eip = new ec2.Eip(`${name}-nat-${i}`, { domain: "vpc", tags: tags({ Name: `${name}-nat-${i}` }) }, { parent: this, dependsOn: [igw] });
+            return new ec2.NatGateway(
+                `${name}-nat-${i}`,
+                { allocationId: eip.id, subnetId: publicSubnets[i].id, connectivityType: "public", tags: tags({ Name: `${name}-nat-${i}` }) },
+                { parent: this, dependsOn: [igw] },
+            );
+        });
+        privateSubnets.forEach((s, i) => {
+            const table = new ec2.RouteTable(`${name}-private-${i}`, { vpcId: vpcResource.id, tags: tags({ Name: `${name}-private-${i}` }) }, { parent: this });
+            egressReady.push(
+                new ec2.Route(`${name}-private-${i}-ipv4`, { routeTableId: table.id, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nats[i % natCount].id }, { parent: this }),
+                new ec2.Route(`${name}-private-${i}-ipv6`, { routeTableId: table.id, destinationIpv6CidrBlock: "::/0", egressOnlyGatewayId: eigw.id }, { parent: this }),
+                new ec2.RouteTableAssociation(`${name}-private-${i}`, { subnetId: s.id, routeTableId: table.id }, { parent: this }),
+            );
+        });
+        return { vpc: vpcResource, privateSubnets, publicSubnets };
     }
 }

@@ -50,8 +50,64 @@ export interface EksClusterArgs {
     partition: pulumi.Input<string>;
     /** What the nodes need before they join (routes, NAT), as outputs of those resources (`urn`s). */
     networkDependencies?: pulumi.Input<pulumi.Input<string>[]>;
+    /**
+     * IAM principals that may use the cluster besides the identity that creates it (EKS access entries with AWS's
+     * access policies), e.g. a CI role and an admin role.
+     */
+    accessEntries?: EksAccessEntry[];
     tags?: Record<string, string>;
 }
+
+/** Who may use an EKS cluster, and how much. */
+export interface EksAccessEntry {
+    /** IAM role or user ARN (`arn:aws:iam::<account>:role/<name>`). */
+    principalArn: string;
+    /** "cluster-admin", "admin", "edit" or "view": AWS's access policies of those names (AmazonEKSClusterAdminPolicy, …). */
+    access: string;
+    /** Only in these namespaces (not with "cluster-admin"); default the whole cluster. */
+    namespaces?: string[];
+}
+
+/** The AWS-managed EKS access policy behind each level of access. */
+export const EKS_ACCESS_POLICIES: Record<string, string> = {
+    "cluster-admin": "AmazonEKSClusterAdminPolicy",
+    admin: "AmazonEKSAdminPolicy",
+    edit: "AmazonEKSEditPolicy",
+    view: "AmazonEKSViewPolicy",
+};
+
+/** What is wrong with an access entry ("access must be …"), or undefined. */
+export function accessEntryProblem(entry: EksAccessEntry): string | undefined {
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/\S+$/.test(entry.principalArn)) return `principalArn must be an IAM role or user ARN such as arn:aws:iam::123456789012:role/ci-deployer, got "${entry.principalArn}"`;
+    if (!EKS_ACCESS_POLICIES[entry.access]) return `access must be one of ${Object.keys(EKS_ACCESS_POLICIES).join(", ")}, got "${entry.access}"`;
+    if (entry.namespaces !== undefined && entry.access === "cluster-admin") return "namespaces cannot narrow cluster-admin, which is cluster-wide; use admin, edit or view in namespaces";
+    if (entry.namespaces !== undefined && entry.namespaces.length === 0) return "namespaces must list at least one namespace (leave it out for the whole cluster)";
+    return undefined;
+}
+
+/**
+ * `@pulumi/eks` access entries: one per principal, keyed by the principal's name (stable when the list is reordered),
+ * each with the access policy of its level, scoped to the cluster or to its namespaces.
+ */
+export function eksAccessEntries(entries: EksAccessEntry[], partition: pulumi.Input<string>): Record<string, eks.types.input.AccessEntryArgs> {
+    return Object.fromEntries(
+        entries.map((e) => [
+            accessEntryKey(e.principalArn),
+            {
+                principalArn: e.principalArn,
+                accessPolicies: {
+                    [e.access]: {
+                        policyArn: pulumi.interpolate`arn:${partition}:eks::aws:cluster-access-policy/${EKS_ACCESS_POLICIES[e.access]}`,
+                        accessScope: e.namespaces ? { type: "namespace", namespaces: e.namespaces } : { type: "cluster" },
+                    },
+                },
+            },
+        ]),
+    );
+}
+
+/** `arn:aws:iam::123456789012:role/ops/ci-deployer` → `role-ops-ci-deployer`. */
+export const accessEntryKey = (principalArn: string) => principalArn.split(":").slice(5).join(":").replace(/[^A-Za-z0-9-]+/g, "-");
 
 /**
  * VPC CNI add-on configuration (`configurationValues`). One network across an IPv4 and an IPv6 cluster
@@ -138,6 +194,8 @@ export class EksCluster extends pulumi.ComponentResource implements MeshClusterA
         if (args.ipFamily !== "ipv4" && args.ipFamily !== "ipv6") {
             throw new Error(`EksCluster ${args.clusterName}: ipFamily must be ipv4 or ipv6, got "${args.ipFamily}"`);
         }
+        const accessProblems = (args.accessEntries ?? []).map((e, i) => [i, accessEntryProblem(e)] as const).filter(([, p]) => p);
+        if (accessProblems.length > 0) throw new Error(`EksCluster ${args.clusterName}: ${accessProblems.map(([i, p]) => `accessEntries[${i}].${p}`).join("; ")}`);
         const tags = args.tags ?? {};
         const partition = pulumi.output(args.partition);
 
@@ -184,7 +242,8 @@ export class EksCluster extends pulumi.ComponentResource implements MeshClusterA
                 version: args.kubernetesVersion,
                 ipFamily: args.ipFamily === "ipv6" ? "ipv6" : "ipv4",
                 vpcId: args.vpcId,
-                publicSubnetIds: args.publicSubnetIds,
+                // Existing private subnets only (aws.vpcId): no public subnets for the control plane's ENIs.
+                ...(args.publicSubnetIds.length > 0 ? { publicSubnetIds: args.publicSubnetIds } : {}),
                 privateSubnetIds: args.privateSubnetIds,
                 // The other clusters' istiod reach this API server through the private endpoint.
                 endpointPrivateAccess: true,
@@ -197,6 +256,7 @@ export class EksCluster extends pulumi.ComponentResource implements MeshClusterA
                 clusterSecurityGroup: args.controlPlaneSecurityGroup,
                 createOidcProvider: false,
                 vpcCniOptions: { configurationValues: vpcCniConfiguration(args.ipFamily) },
+                ...(args.accessEntries?.length ? { accessEntries: eksAccessEntries(args.accessEntries, args.partition) } : {}),
                 tags,
             },
             // Only its subnets and security group are needed; the routes and NAT are for the nodes. (The group

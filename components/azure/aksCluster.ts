@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as k8s from "@pulumi/kubernetes";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { Cluster, MeshClusterArgs, meshClusterFields } from "../core/cluster";
 
 /** Built-in Azure role definition IDs (the same in every tenant). */
@@ -56,7 +57,30 @@ export interface AksClusterArgs {
     egressIpId?: pulumi.Input<string>;
     /** Annotations for the east-west gateway Service (internal or public load balancer). */
     gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /**
+     * Entra ID groups given cluster admin through AKS's managed Entra integration; when set, local accounts are
+     * disabled and the kubeconfig logs in with kubelogin (`--login azurecli`: the Azure CLI's signed-in identity,
+     * which must be in one of the groups). Unset: local accounts, a certificate kubeconfig.
+     */
+    adminGroupObjectIds?: string[];
     tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * The kubelogin exec kubeconfig AKS returns for Entra clusters, set to log in with the Azure CLI's identity instead of a
+ * device code nobody is there to enter (what `kubelogin convert-kubeconfig -l azurecli` does).
+ */
+export function withAzureCliLogin(kubeconfig: string): string {
+    const doc = parseYaml(kubeconfig) as { users?: { user?: { exec?: { command?: string; args?: string[] } } }[] } | null;
+    for (const u of doc?.users ?? []) {
+        const exec = u.user?.exec;
+        if (!exec || !/kubelogin(\.exe)?$/.test(exec.command ?? "")) continue;
+        const args = [...(exec.args ?? [])];
+        const at = args.findIndex((a) => a === "--login" || a === "-l");
+        if (at >= 0) args.splice(at, 2);
+        exec.args = [...args, "--login", "azurecli"];
+    }
+    return stringifyYaml(doc);
 }
 
 export class AksCluster extends pulumi.ComponentResource implements MeshClusterArgs {
@@ -87,6 +111,7 @@ export class AksCluster extends pulumi.ComponentResource implements MeshClusterA
 
     constructor(name: string, args: AksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:AksCluster", name, {}, opts);
+        const entra = (args.adminGroupObjectIds?.length ?? 0) > 0;
 
         this.managedCluster = new containerservice.ManagedCluster(
             name,
@@ -98,8 +123,10 @@ export class AksCluster extends pulumi.ComponentResource implements MeshClusterA
                 sku: { name: "Base", tier: args.skuTier },
                 identity: { type: containerservice.ResourceIdentityType.SystemAssigned },
                 enableRBAC: true,
-                // Local accounts give the user credentials below a certificate, usable without kubelogin.
-                disableLocalAccounts: false,
+                // Without Entra groups, local accounts give the user credentials below a certificate, usable without
+                // kubelogin. With them, the groups are cluster admins and no local account may bypass Entra ID.
+                disableLocalAccounts: entra,
+                ...(entra ? { aadProfile: { managed: true, enableAzureRBAC: false, adminGroupObjectIDs: args.adminGroupObjectIds } } : {}),
                 agentPoolProfiles: [
                     {
                         name: "system",
@@ -169,13 +196,15 @@ export class AksCluster extends pulumi.ComponentResource implements MeshClusterA
         if (args.egressIpId) this.egressIpRoleAssignment = networkContributor("egress-ip-network-contributor", args.egressIpId);
 
         // User credentials (not admin): with local accounts and no Entra ID integration this is a
-        // certificate kubeconfig the Kubernetes provider can use as is. Looked up from the cluster's outputs,
+        // certificate kubeconfig the Kubernetes provider can use as is; with Entra, kubelogin's. Looked up from the cluster's outputs,
         // so it runs only once the cluster exists, and the provider depends on the cluster.
         const credentials = containerservice.listManagedClusterUserCredentialsOutput({
             resourceGroupName: args.resourceGroupName,
             resourceName: mc.name,
+            // Entra clusters: a kubelogin exec kubeconfig (the other format, an auth-provider, is gone from kubectl).
+            ...(entra ? { format: "exec" } : {}),
         });
-        const kubeconfig = pulumi.secret(credentials.apply(kubeconfigFromCredentials));
+        const kubeconfig = pulumi.secret(credentials.apply((c) => (entra ? withAzureCliLogin(kubeconfigFromCredentials(c)) : kubeconfigFromCredentials(c))));
 
         const cluster = new Cluster(
             args.clusterName,

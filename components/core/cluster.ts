@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { dependencyValues } from "../common/dependencies";
 
 /**
@@ -15,7 +15,10 @@ export interface ClusterArgs {
     network: string;
     /** Kubeconfig contents. Always treated as a secret. */
     kubeconfig: pulumi.Input<string>;
-    /** Context in the kubeconfig; default its current context. */
+    /**
+     * Context in the kubeconfig; default its current context. When set, only that context, its cluster and its user
+     * are kept (in the provider's state and in `kubeconfig`): the file's other contexts never reach the state.
+     */
     context?: pulumi.Input<string>;
     /** API server URL reachable from the other clusters' istiod; default the kubeconfig's server. */
     apiServerUrl?: pulumi.Input<string>;
@@ -31,6 +34,15 @@ export interface ClusterArgs {
     ipFamily?: string;
     /** Annotations for the east-west gateway Service, so each cloud can pick its load balancer flavour. */
     gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /**
+     * How the east-west gateway is reached from the other networks: "LoadBalancer" (default: the Service's load
+     * balancer address) or "NodePort" (for clusters without load balancers: `gatewayAddress` and `gatewayNodePort`).
+     */
+    gatewayServiceType?: string;
+    /** With "NodePort": the address (IP or DNS name) the other networks reach this cluster's nodes at. */
+    gatewayAddress?: string;
+    /** With "NodePort": the node port of the gateway's mTLS port 15443. Default 31443. */
+    gatewayNodePort?: number;
     /**
      * What must exist before anything is installed in the cluster (node pools, CNI add-ons), as outputs of
      * those resources, such as their `urn`s (see components/common/dependencies.ts for why values, not resources).
@@ -61,6 +73,12 @@ export interface MeshClusterArgs {
     ipFamily?: string;
     /** Annotations for the east-west gateway Service. */
     gatewayServiceAnnotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /** "LoadBalancer" (default) or "NodePort" (with `gatewayAddress` and `gatewayNodePort`). */
+    gatewayServiceType?: string;
+    /** With "NodePort": the address the other networks reach this cluster's nodes at. */
+    gatewayAddress?: string;
+    /** With "NodePort": the node port of the gateway's port 15443. Default 31443. */
+    gatewayNodePort?: number;
     /** What everything installed in the cluster waits for (outputs of those resources). */
     readyDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     /** What LoadBalancer Services in the cluster wait for (outputs of those resources). */
@@ -68,6 +86,20 @@ export interface MeshClusterArgs {
 }
 
 const IP_FAMILIES = ["ipv4", "ipv6"];
+export const GATEWAY_SERVICE_TYPES = ["LoadBalancer", "NodePort"];
+/** The node port of a NodePort east-west gateway's 15443 when none is given. */
+export const DEFAULT_GATEWAY_NODE_PORT = 31443;
+
+/** What is wrong with a cluster's east-west gateway settings ("gatewayAddress is required …"), or undefined. */
+export function gatewayServiceProblem(c: Pick<MeshClusterArgs, "gatewayServiceType" | "gatewayAddress" | "gatewayNodePort">): string | undefined {
+    const type = c.gatewayServiceType ?? "LoadBalancer";
+    if (!GATEWAY_SERVICE_TYPES.includes(type)) return `gatewayServiceType must be LoadBalancer or NodePort, got "${type}"`;
+    if (type === "NodePort" && !c.gatewayAddress) return "gatewayAddress is required with gatewayServiceType NodePort: the address the other networks reach this cluster's nodes at";
+    if (type !== "NodePort" && (c.gatewayAddress !== undefined || c.gatewayNodePort !== undefined)) return "gatewayAddress and gatewayNodePort are only used with gatewayServiceType NodePort";
+    const port = c.gatewayNodePort;
+    if (port !== undefined && !(Number.isInteger(port) && port >= 30000 && port <= 32767)) return `gatewayNodePort must be a node port from 30000 to 32767, got ${port}`;
+    return undefined;
+}
 
 /** What is wrong with an IP family setting ("ipFamily must be …"), or undefined when it is fine. */
 export function ipFamilyProblem(ipFamily: string | undefined): string | undefined {
@@ -82,6 +114,9 @@ export class Cluster extends pulumi.ComponentResource implements MeshClusterArgs
     public readonly apiServerUrl: pulumi.Output<string>;
     public readonly kubeconfig: pulumi.Output<string>;
     public readonly gatewayServiceAnnotations: pulumi.Output<Record<string, string>>;
+    public readonly gatewayServiceType?: string;
+    public readonly gatewayAddress?: string;
+    public readonly gatewayNodePort?: number;
     /** What Kubernetes resources in this cluster must wait for, beyond the provider (URNs or other outputs). */
     public readonly readyDependencies: pulumi.Output<string[]>;
     /** What gateway releases (LoadBalancer Services) in this cluster must wait for. */
@@ -94,18 +129,23 @@ export class Cluster extends pulumi.ComponentResource implements MeshClusterArgs
         this.ipFamily = args.ipFamily ?? "ipv4";
         const problem = ipFamilyProblem(this.ipFamily);
         if (problem) throw new Error(`Cluster ${args.clusterName}: ${problem}`);
+        const gatewayProblem = gatewayServiceProblem(args);
+        if (gatewayProblem) throw new Error(`Cluster ${args.clusterName}: ${gatewayProblem}`);
+        this.gatewayServiceType = args.gatewayServiceType;
+        this.gatewayAddress = args.gatewayAddress;
+        this.gatewayNodePort = args.gatewayNodePort;
         this.readyDependencies = dependencyValues(args.readyDependencies);
         this.loadBalancerDependencies = dependencyValues(args.loadBalancerDependencies);
-        this.kubeconfig = pulumi.secret(args.kubeconfig);
-        this.apiServerUrl = args.apiServerUrl
-            ? pulumi.output(args.apiServerUrl)
-            : pulumi.unsecret(pulumi.all([this.kubeconfig, args.context]).apply(([kc, ctx]) => kubeconfigServer(kc, ctx)));
+        // With a context, only that context's entries are kept: the rest of the file never reaches the state.
+        this.kubeconfig = pulumi.secret(
+            args.context === undefined ? args.kubeconfig : pulumi.all([args.kubeconfig, args.context]).apply(([kc, ctx]) => kubeconfigForContext(kc, ctx)),
+        );
+        this.apiServerUrl = args.apiServerUrl ? pulumi.output(args.apiServerUrl) : pulumi.unsecret(this.kubeconfig.apply((kc) => kubeconfigServer(kc)));
         this.gatewayServiceAnnotations = pulumi.output(args.gatewayServiceAnnotations ?? {});
         this.provider = new k8s.Provider(
             `${name}-k8s`,
             {
                 kubeconfig: this.kubeconfig,
-                context: args.context,
                 clusterIdentifier: args.clusterIdentifier ?? args.clusterName,
                 // Istio's charts are installed with Helm; plain objects go through server-side apply.
                 enableServerSideApply: true,
@@ -127,8 +167,9 @@ export class Cluster extends pulumi.ComponentResource implements MeshClusterArgs
 
 interface KubeconfigDoc {
     "current-context"?: string;
-    contexts?: { name: string; context: { cluster: string } }[];
+    contexts?: { name: string; context: { cluster: string; user?: string } }[];
     clusters?: { name: string; cluster: { server: string } }[];
+    users?: { name: string; user: unknown }[];
 }
 
 /** The API server URL of `context` (default: the current context) in a kubeconfig. */
@@ -144,6 +185,31 @@ export function kubeconfigServer(kubeconfig: string, context?: string): string {
         throw new Error(`kubeconfig has no cluster server for context "${contextName ?? "(none)"}"`);
     }
     return cluster.cluster.server;
+}
+
+/**
+ * A kubeconfig holding only one context (default: the current one), its cluster and its user, with that context
+ * current: what the provider needs and nothing else of the file (other contexts' credentials stay out of the state,
+ * and editing them changes nothing). Throws when the context, its cluster or its server is missing.
+ */
+export function kubeconfigForContext(kubeconfig: string, context?: string): string {
+    const doc = parseYaml(kubeconfig) as KubeconfigDoc | null;
+    if (!doc || typeof doc !== "object") throw new Error("kubeconfig is not a YAML document");
+    const contextName = context ?? doc["current-context"] ?? (doc.contexts?.length === 1 ? doc.contexts[0].name : undefined);
+    if (!contextName) throw new Error("kubeconfig has no current context; name one");
+    const ctx = doc.contexts?.find((c) => c.name === contextName);
+    if (!ctx) throw new Error(`kubeconfig has no context "${contextName}"${doc.contexts?.length ? ` (it has ${doc.contexts.map((c) => `"${c.name}"`).join(", ")})` : ""}`);
+    const cluster = doc.clusters?.find((c) => c.name === ctx.context?.cluster);
+    if (!cluster?.cluster?.server) throw new Error(`kubeconfig has no cluster server for context "${contextName}"`);
+    const user = doc.users?.find((u) => u.name === ctx.context?.user);
+    return stringifyYaml({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [cluster],
+        contexts: [ctx],
+        users: user ? [user] : [],
+        "current-context": contextName,
+    });
 }
 
 /** The fields a component that ends in a `Cluster` (AksCluster, EksCluster) exposes to be a mesh cluster. */

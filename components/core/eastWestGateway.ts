@@ -3,6 +3,8 @@ import * as k8s from "@pulumi/kubernetes";
 import { ISTIO_NAMESPACE } from "./istioPrimary";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
+import { checkIstioValues, withOverlay } from "./istioValues";
+import { DEFAULT_GATEWAY_NODE_PORT } from "./cluster";
 
 export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
 /** Marks a gateway Service that is meant to be public, so policy can tell intent from oversight. */
@@ -39,6 +41,21 @@ export interface EastWestGatewayArgs {
     loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
     /** The revision tag the gateway's pods select (`istio.io/rev`), so they follow the tag; unset: the default injector. */
     revisionTag?: string;
+    /**
+     * "LoadBalancer" (default): the chart's Service, whose load-balancer address Istio discovers. "NodePort", for
+     * clusters without load balancers: the chart makes no Service, and a NodePort Service puts 15443 on `nodePort` of
+     * every node; the other clusters' istiod learn `address`:`nodePort` from meshNetworks (Mesh sets it).
+     */
+    serviceType?: string;
+    /** With "NodePort": the address (IP or DNS name) the other networks reach this cluster's nodes at. */
+    address?: string;
+    /** With "NodePort": the node port of 15443. Default 31443. */
+    nodePort?: number;
+    /**
+     * Helm values of the `gateway` chart laid under the gateway's own (resources, autoscaling, podDisruptionBudget,
+     * nodeSelector, tolerations…). Keys the mesh owns (network, ports, Service type and annotations) are refused.
+     */
+    values?: { [key: string]: any };
 }
 
 export function eastWestGatewayValues(
@@ -46,6 +63,7 @@ export function eastWestGatewayValues(
     serviceAnnotations: Record<string, string>,
     images: { imageHub: string; istioVersion: string },
     revisionTag?: string,
+    serviceType: string = "LoadBalancer",
 ): Record<string, unknown> {
     return {
         // The chart labels its pods `istio.io/rev: <revision>`: the tag's webhook injects them.
@@ -57,7 +75,17 @@ export function eastWestGatewayValues(
         name: EAST_WEST_GATEWAY_NAME,
         // Adds the network label, ISTIO_META_REQUESTED_NETWORK_VIEW and ports 15021/15443/15012/15017.
         networkGateway: network,
-        service: { annotations: serviceAnnotations },
+        // The chart's type None renders no Service: a NodePort gateway's Service is declared beside it (nodePortService).
+        service: serviceType === "NodePort" ? { type: "None" } : { annotations: serviceAnnotations },
+    };
+}
+
+/** The Service of a NodePort east-west gateway: 15443 on a fixed node port, selecting the chart's gateway pods. */
+export function nodePortService<A>(network: string, nodePort: number, serviceAnnotations: A) {
+    const selector = { app: EAST_WEST_GATEWAY_NAME, istio: "eastwestgateway" };
+    return {
+        metadata: { name: EAST_WEST_GATEWAY_NAME, namespace: ISTIO_NAMESPACE, labels: { ...selector, "topology.istio.io/network": network }, annotations: serviceAnnotations },
+        spec: { type: "NodePort", selector, ports: [{ name: "tls", port: 15443, targetPort: 15443, nodePort, protocol: "TCP" }] },
     };
 }
 
@@ -88,6 +116,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
     constructor(name: string, args: EastWestGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:EastWestGateway", name, {}, opts);
         const provider = args.provider;
+        checkIstioValues({ gateway: args.values }, `EastWestGateway ${name}: values`, false);
 
         this.release = new k8s.helm.v3.Release(
             `${name}-release`,
@@ -98,7 +127,10 @@ export class EastWestGateway extends pulumi.ComponentResource {
                 values: pulumi
                     .output(args.serviceAnnotations ?? {})
                     .apply((annotations) =>
-                        eastWestGatewayValues(args.network, annotations, { imageHub: args.imageHub ?? DEFAULT_ISTIO_IMAGE_HUB, istioVersion: args.istioVersion }, args.revisionTag),
+                        withOverlay(
+                            args.values,
+                            eastWestGatewayValues(args.network, annotations, { imageHub: args.imageHub ?? DEFAULT_ISTIO_IMAGE_HUB, istioVersion: args.istioVersion }, args.revisionTag, args.serviceType),
+                        ),
                     ),
             },
             { parent: this, provider, dependsOn: waitFor(args.istiod, args.loadBalancerDependencies) },
@@ -112,16 +144,26 @@ export class EastWestGateway extends pulumi.ComponentResource {
             dependsOn: [args.istiod],
         });
 
-        // Read the Service the chart made; the id is unknown until the release exists, so previews skip the read.
-        const service = k8s.core.v1.Service.get(
-            `${name}-service`,
-            this.release.status.apply(() => `${ISTIO_NAMESPACE}/${EAST_WEST_GATEWAY_NAME}`),
-            { parent: this, provider },
-        );
-        this.address = service.status.apply((s) => {
-            const ingress = s?.loadBalancer?.ingress?.[0];
-            return ingress?.ip ?? ingress?.hostname ?? "";
-        });
+        if (args.serviceType === "NodePort") {
+            const nodePort = args.nodePort ?? DEFAULT_GATEWAY_NODE_PORT;
+            new k8s.core.v1.Service(
+                `${name}-service`,
+                nodePortService(args.network, nodePort, args.serviceAnnotations ?? {}),
+                { parent: this, provider, dependsOn: [this.release] },
+            );
+            this.address = pulumi.output(args.address ?? "");
+        } else {
+            // Read the Service the chart made; the id is unknown until the release exists, so previews skip the read.
+            const service = k8s.core.v1.Service.get(
+                `${name}-service`,
+                this.release.status.apply(() => `${ISTIO_NAMESPACE}/${EAST_WEST_GATEWAY_NAME}`),
+                { parent: this, provider },
+            );
+            this.address = service.status.apply((s) => {
+                const ingress = s?.loadBalancer?.ingress?.[0];
+                return ingress?.ip ?? ingress?.hostname ?? "";
+            });
+        }
 
         this.registerOutputs({ address: this.address });
     }

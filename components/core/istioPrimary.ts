@@ -4,9 +4,15 @@ import { CACerts } from "./meshCA";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
 import { ClusterRevisions, declareRevisionedIstio, workloadRevision } from "./revisions";
+import { checkIstioValues, IstioValues, withOverlay } from "./istioValues";
 
 export const ISTIO_NAMESPACE = "istio-system";
 export const NETWORK_LABEL = "topology.istio.io/network";
+/** Marks the `istio-system` this stack made, so that its preflight (istioPreflight.ts) tells it from another mesh's. */
+export const STACK_MARK_ANNOTATION = "istio-multicluster/stack";
+
+/** This stack's mark: `<project>/<stack>`. */
+export const stackMark = () => `${pulumi.getProject()}/${pulumi.getStack()}`;
 
 /** One primary cluster's control plane: namespace, plug-in CA, then Istio's `base` and `istiod` charts. */
 export interface IstioPrimaryArgs {
@@ -38,6 +44,16 @@ export interface IstioPrimaryArgs {
      * istiod of `istioVersion`, as before revisions existed. Set: `istioVersion` is not used.
      */
     revisions?: ClusterRevisions;
+    /**
+     * Helm values laid under the mesh's own in the `base` and `istiod` charts (every revision's istiod): meshConfig,
+     * resources, autoscaling and the like. Keys the mesh owns are refused (components/core/istioValues.ts).
+     */
+    istioValues?: IstioValues;
+    /**
+     * Istio's meshNetworks (`global.meshNetworks`): gateways istiod cannot discover from a load balancer, such as
+     * NodePort east-west gateways (Mesh computes it with `meshNetworksFor`).
+     */
+    meshNetworks?: { [network: string]: any };
 }
 
 /** The mesh-wide PeerAuthentication: in the root namespace, it applies to every workload. */
@@ -57,6 +73,7 @@ export interface IstiodValuesArgs {
     istioVersion: string;
     imageHub?: string;
     istiodEnv?: Record<string, string>;
+    meshNetworks?: Record<string, unknown>;
 }
 
 /**
@@ -79,6 +96,7 @@ export function istiodValues(args: IstiodValuesArgs): Record<string, unknown> {
             meshID: args.meshId,
             multiCluster: { clusterName: args.clusterName },
             network: args.network,
+            ...(args.meshNetworks ? { meshNetworks: args.meshNetworks } : {}),
         },
     };
     if (args.istiodEnv && Object.keys(args.istiodEnv).length > 0) values.env = { ...args.istiodEnv };
@@ -98,10 +116,14 @@ export class IstioPrimary extends pulumi.ComponentResource {
     constructor(name: string, args: IstioPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:IstioPrimary", name, {}, opts);
         const provider = args.provider;
+        checkIstioValues(args.istioValues, `IstioPrimary ${args.clusterName}: istioValues`, false);
+        // The user's overlay under the mesh's values, for every release of this cluster.
+        const baseChartValues = (istioVersion: string) => withOverlay(args.istioValues?.base, baseValues(istioVersion));
+        const istiodChartValues = (istioVersion: string) => withOverlay(args.istioValues?.istiod, istiodValues({ ...args, istioVersion }));
 
         this.namespace = new k8s.core.v1.Namespace(
             `${name}-istio-system`,
-            { metadata: { name: ISTIO_NAMESPACE, labels: { [NETWORK_LABEL]: args.network } } },
+            { metadata: { name: ISTIO_NAMESPACE, labels: { [NETWORK_LABEL]: args.network }, annotations: { [STACK_MARK_ANNOTATION]: stackMark() } } },
             { parent: this, provider, dependsOn: waitFor(args.readyDependencies) },
         );
 
@@ -127,8 +149,8 @@ export class IstioPrimary extends pulumi.ComponentResource {
                 namespace: this.namespace.metadata.name,
                 cluster: args.revisions,
                 chartSource: args.chartSource,
-                baseValues,
-                istiodValues: (istioVersion) => istiodValues({ ...args, istioVersion }),
+                baseValues: baseChartValues,
+                istiodValues: istiodChartValues,
                 istiodDependsOn: [this.caCertsSecret],
             });
 
@@ -138,7 +160,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
                 name: "istio-base",
                 ...istioChart("base", args.istioVersion, args.chartSource ?? DEFAULT_ISTIO_CHART_SOURCE),
                 namespace: this.namespace.metadata.name,
-                values: baseValues(args.istioVersion),
+                values: baseChartValues(args.istioVersion),
             },
             { parent: this, provider },
         );
@@ -149,7 +171,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
                 name: "istiod",
                 ...istioChart("istiod", args.istioVersion, args.chartSource ?? DEFAULT_ISTIO_CHART_SOURCE),
                 namespace: this.namespace.metadata.name,
-                values: istiodValues(args),
+                values: istiodChartValues(args.istioVersion),
             },
             { parent: this, provider, dependsOn: [this.base, this.caCertsSecret] },
         );

@@ -1,11 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { ipFamilyProblem, MeshClusterArgs } from "./cluster";
+import { DEFAULT_GATEWAY_NODE_PORT, gatewayServiceProblem, ipFamilyProblem, MeshClusterArgs } from "./cluster";
+import { IstioPreflight } from "./istioPreflight";
+import { dependencyValues } from "../common/dependencies";
 import { CAValidityDays, MeshCA, MeshCAOptions } from "./meshCA";
 import { IstioPrimary } from "./istioPrimary";
 import { EastWestGateway } from "./eastWestGateway";
 import { RemoteSecret } from "./remoteSecret";
 import { checkMeshRevisions, clusterRevisions, MeshRevisions, workloadRevision } from "./revisions";
+import { checkIstioValues, clusterIstioValues, IstioValues } from "./istioValues";
 
 /**
  * A multi-primary Istio mesh over any number of clusters: one CA, Istio in every cluster, east-west
@@ -34,6 +37,20 @@ export interface MeshArgs {
     revisions?: MeshRevisions;
     /** Generation of every remote-secret reader token (default 1); a new one rotates them all. */
     readerTokenGeneration?: number;
+    /**
+     * Helm values laid under the mesh's own in every cluster's `base`, `istiod` (every revision) and east-west
+     * `gateway` charts: meshConfig (access logs, outboundTrafficPolicy…), resources, autoscaling, PDBs, scheduling.
+     * Keys the mesh owns (mesh ID, cluster name, network, images, revisions, gateway ports…) are refused.
+     */
+    istioValues?: IstioValues;
+    /** Per cluster (by cluster name): values laid over `istioValues` for that cluster only. */
+    clusterIstioValues?: Record<string, IstioValues>;
+    /**
+     * Before changing anything in any cluster, look for an Istio this stack does not own (istiod in istio-system,
+     * Istio's CRDs owned by another Helm release) and fail naming the cluster (components/core/istioPreflight.ts).
+     * For clusters you already had; needs the clusters' kubeconfigs known when the program runs. Default false.
+     */
+    preflight?: boolean;
 }
 
 /** istiod settings a cluster needs because of its pod IP family. */
@@ -41,6 +58,26 @@ export function istiodEnvFor(ipFamily: string): Record<string, string> {
     // Sidecars in an IPv6 cluster get no IPv4 outbound listeners unless asked, and the mesh's other
     // clusters may be IPv4.
     return ipFamily === "ipv6" ? { ISTIO_ENABLE_IPV4_OUTBOUND_LISTENER_FOR_IPV6_CLUSTERS: "true" } : {};
+}
+
+/**
+ * Istio's meshNetworks for gateways istiod cannot discover: a NodePort east-west gateway has no load-balancer address,
+ * so each network with one lists its clusters and `<address>:<node port>`. Undefined when no cluster needs it, so that
+ * other meshes' istiod values stay as they were.
+ */
+export function meshNetworksFor(clusters: Pick<MeshClusterArgs, "clusterName" | "network" | "gatewayServiceType" | "gatewayAddress" | "gatewayNodePort">[]): Record<string, unknown> | undefined {
+    if (networksOf(clusters).length < 2) return undefined;
+    const nodePort = clusters.filter((c) => c.gatewayServiceType === "NodePort");
+    if (nodePort.length === 0) return undefined;
+    return Object.fromEntries(
+        networksOf(nodePort).map((network) => [
+            network,
+            {
+                endpoints: clusters.filter((c) => c.network === network).map((c) => ({ fromRegistry: c.clusterName })),
+                gateways: nodePort.filter((c) => c.network === network).map((c) => ({ address: c.gatewayAddress, port: c.gatewayNodePort ?? DEFAULT_GATEWAY_NODE_PORT })),
+            },
+        ]),
+    );
 }
 
 /** Distinct networks in a topology; more than one means east-west gateways. */
@@ -57,7 +94,7 @@ export function orderedPairs<T>(items: T[]): [T, T][] {
  * Checks what a `Cluster` would have checked, since from another language the clusters arrive as plain
  * objects: names present and unique, networks present, a known IP family.
  */
-export function checkMeshClusters(clusters: Pick<MeshClusterArgs, "clusterName" | "network" | "ipFamily">[]): void {
+export function checkMeshClusters(clusters: Pick<MeshClusterArgs, "clusterName" | "network" | "ipFamily" | "gatewayServiceType" | "gatewayAddress" | "gatewayNodePort">[]): void {
     if (clusters.length === 0) throw new Error("Mesh needs at least one cluster");
     const problems: string[] = [];
     const names = clusters.map((c) => c.clusterName);
@@ -66,10 +103,22 @@ export function checkMeshClusters(clusters: Pick<MeshClusterArgs, "clusterName" 
         if (!c.network) problems.push(`clusters[${i}].network is empty`);
         const ipFamily = ipFamilyProblem(c.ipFamily);
         if (ipFamily) problems.push(`clusters[${i}].${ipFamily}`);
+        const gateway = gatewayServiceProblem(c);
+        if (gateway) problems.push(`clusters[${i}].${gateway}`);
     });
     const dupe = names.find((n, i) => n && names.indexOf(n) !== i);
     if (dupe !== undefined) problems.push(`cluster name "${dupe}" is used twice; Istio cluster IDs must be unique`);
     if (problems.length > 0) throw new Error(`Mesh: ${problems.join("; ")}`);
+}
+
+/** The overlays: no key the mesh owns, per-cluster ones only for clusters of the mesh and without mesh-wide-only keys. */
+export function checkMeshIstioValues(args: Pick<MeshArgs, "istioValues" | "clusterIstioValues"> & { clusters: { clusterName: string }[] }): void {
+    checkIstioValues(args.istioValues, "Mesh: istioValues", false);
+    const names = args.clusters.map((c) => c.clusterName);
+    for (const [cluster, values] of Object.entries(args.clusterIstioValues ?? {})) {
+        if (!names.includes(cluster)) throw new Error(`Mesh: clusterIstioValues: no cluster is named "${cluster}"; clusters are ${names.join(", ")}`);
+        checkIstioValues(values, `Mesh: clusterIstioValues.${cluster}`, true);
+    }
 }
 
 export class Mesh extends pulumi.ComponentResource {
@@ -88,6 +137,13 @@ export class Mesh extends pulumi.ComponentResource {
         checkMeshClusters(args.clusters);
         const multiNetwork = networksOf(args.clusters).length > 1;
         if (args.revisions) checkMeshRevisions(args.revisions, args.clusters.map((c) => c.clusterName));
+        checkMeshIstioValues(args);
+
+        // Nothing goes into any cluster before every cluster's preflight passed.
+        const preflightsPassed = args.preflight
+            ? args.clusters.map((c) => new IstioPreflight(`${name}-${c.clusterName}-preflight`, { clusterName: c.clusterName, provider: c.provider }, { parent: this }).passed)
+            : [];
+        const meshNetworks = meshNetworksFor(args.clusters);
 
         const ca = new MeshCA(`${name}-ca`, { ...args.ca, clusterNames: args.clusters.map((c) => c.clusterName) }, { parent: this });
 
@@ -97,6 +153,7 @@ export class Mesh extends pulumi.ComponentResource {
             const revisions = args.revisions && clusterRevisions(args.revisions, cluster.clusterName);
             // The cluster's own workloads (gateways) run the revision their tag points at.
             const gatewayRevision = revisions && workloadRevision(revisions);
+            const istioValues = clusterIstioValues(args.istioValues, args.clusterIstioValues?.[cluster.clusterName]);
             const primary = new IstioPrimary(
                 `${name}-${cluster.clusterName}`,
                 {
@@ -109,9 +166,11 @@ export class Mesh extends pulumi.ComponentResource {
                     caCerts: ca.clusterCerts[cluster.clusterName],
                     provider: cluster.provider,
                     istiodEnv: { ...istiodEnvFor(cluster.ipFamily ?? "ipv4"), ...ca.istiodEnv },
-                    readyDependencies: cluster.readyDependencies,
+                    readyDependencies: preflightsPassed.length > 0 ? dependencyValues(cluster.readyDependencies, preflightsPassed) : cluster.readyDependencies,
                     strictMtls: args.strictMtls,
+                    ...(meshNetworks ? { meshNetworks } : {}),
                     ...(revisions ? { revisions } : {}),
+                    istioValues,
                 },
                 { parent: this },
             );
@@ -129,6 +188,10 @@ export class Mesh extends pulumi.ComponentResource {
                         istiod: primary.istiod,
                         loadBalancerDependencies: cluster.loadBalancerDependencies,
                         ...(revisions ? { revisionTag: revisions.workloadTag } : {}),
+                        values: istioValues.gateway,
+                        serviceType: cluster.gatewayServiceType,
+                        address: cluster.gatewayAddress,
+                        nodePort: cluster.gatewayNodePort,
                     },
                     { parent: this },
                 );

@@ -61,6 +61,8 @@ test("defaults when only names, networks and IP families are given", () => {
         desiredNodes: 2,
         maxNodes: 3,
         publicAccessCidrs: ["0.0.0.0/0"],
+        // Nobody but the identity that creates the cluster (EKS's own admin entry for its creator).
+        accessEntries: [],
     });
     expect(s.clusters[1].ipFamily).toBe("ipv6");
 });

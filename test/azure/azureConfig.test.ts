@@ -299,9 +299,9 @@ describe("other bad settings", () => {
             }),
         ).toEqual(
             expect.arrayContaining([
-                'istio-multicluster:azure.vnetCidrs: unknown setting; did you mean "vnetCidr"? Allowed here: namePrefix, vnetCidr, apiServerAuthorizedIpRanges, skuTier, containerRegistry.',
+                'istio-multicluster:azure.vnetCidrs: unknown setting; did you mean "vnetCidr"? Allowed here: namePrefix, vnetCidr, vnetId, adminGroupObjectIds, apiServerAuthorizedIpRanges, skuTier, containerRegistry.',
                 'istio-multicluster:azure.containerRegistry.skus: unknown setting; did you mean "sku"? Allowed here: enabled, sku.',
-                'istio-multicluster:clusters[0].subnetCIDR: unknown setting; did you mean "subnetCidr"? Allowed here: name, network, revisionTags, subnetCidr, podCidr, serviceCidr, dnsServiceIp, nodeCount, vmSize, kubernetesVersion.',
+                'istio-multicluster:clusters[0].subnetCIDR: unknown setting; did you mean "subnetCidr"? Allowed here: name, network, revisionTags, istioValues, subnetCidr, subnetId, podCidr, serviceCidr, dnsServiceIp, nodeCount, vmSize, kubernetesVersion.',
             ]),
         );
     });

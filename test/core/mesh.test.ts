@@ -57,7 +57,8 @@ describe("three clusters on two networks", () => {
     test("istio-system carries each cluster's network label", () => {
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
             const [ns] = inCluster(run, name, ofType(run.resources, NAMESPACE));
-            expect(plain(ns.inputs).metadata).toEqual({ name: "istio-system", labels: { "topology.istio.io/network": network } });
+            // The stack's mark tells this istio-system from another mesh's (the preflight, components/core/istioPreflight.ts).
+            expect(plain(ns.inputs).metadata).toEqual({ name: "istio-system", labels: { "topology.istio.io/network": network }, annotations: { "istio-multicluster/stack": "istio-multicluster/test" } });
         }
     });
 
@@ -108,7 +109,8 @@ describe("three clusters on two networks", () => {
         expect(run.resources.filter(isEastWest)).toHaveLength(3);
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
             const values = plain(eastWest(run, name).inputs).values;
-            expect(values).toEqual({ global: { hub: "docker.io/istio", tag: "1.31.1" }, name: "istio-eastwestgateway", networkGateway: network, service: { annotations: {} } });
+            // Public and marked so: existing clusters have no cloud to make them internal (test/support/fixtures.ts).
+            expect(values).toEqual({ global: { hub: "docker.io/istio", tag: "1.31.1" }, name: "istio-eastwestgateway", networkGateway: network, service: { annotations: { "istio-multicluster/exposure": "public" } } });
             const [crossNetwork] = inCluster(run, name, crossNetworkGateways(run.resources));
             expect(plain(crossNetwork.inputs)).toEqual({
                 apiVersion: "networking.istio.io/v1",

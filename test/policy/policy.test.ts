@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import * as p from "../../policy/policies";
-import { runProgram } from "../support/harness";
+import { runProgram, runProgramExpectingError } from "../support/harness";
 import { policyViolations } from "../support/policyRun";
 import { existingStack, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
 
@@ -185,11 +185,9 @@ test("the program's own graph passes every policy when its gateways are marked p
     expect(await programViolations(existingStack(THREE_CLUSTERS_TWO_NETWORKS, { eastWestLoadBalancer: "public" }))).toEqual([]);
 });
 
-test("existing clusters asked for internal gateways without an annotation saying how are flagged", async () => {
-    // No cloud to map "internal" to: the user's gatewayServiceAnnotations must, or the policy says so.
-    expect(await programViolations(existingStack(THREE_CLUSTERS_TWO_NETWORKS))).toEqual([
-        "gateway-charts-internal-unless-public: mesh-cluster1-eastwest-release",
-        "gateway-charts-internal-unless-public: mesh-cluster2-eastwest-release",
-        "gateway-charts-internal-unless-public: mesh-cluster3-eastwest-release",
-    ]);
+test("existing clusters asked for internal gateways without an annotation saying how never reach the policy: the program refuses them", async () => {
+    // No cloud to map "internal" to: the user's eastWestServiceAnnotations must (stacks/existing.ts), before anything is declared.
+    const { error, resources } = await runProgramExpectingError(existingStack(THREE_CLUSTERS_TWO_NETWORKS, { eastWestLoadBalancer: "internal" }));
+    expect(resources.filter((r) => r.custom)).toEqual([]);
+    expect(error.message).toMatch(/clusters\[0\]\.eastWestServiceAnnotations: eastWestLoadBalancer is internal/);
 });

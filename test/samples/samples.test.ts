@@ -55,10 +55,11 @@ const samplesConfig = (clusters: ClusterSpec[], samples?: unknown, extra: Record
 
 const HELLOWORLD_EVERYWHERE = ["Namespace/sample", "Service/sample/curl", "Service/sample/helloworld", "ServiceAccount/sample/curl", "Deployment/sample/curl"];
 
-describe("two clusters, default settings (everything on)", () => {
+describe("two clusters, default settings (everything on), the ingress asked for as a load balancer", () => {
     let run: RunResult;
     beforeAll(async () => {
-        run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK));
+        // Existing clusters get a ClusterIP ingress unless asked (test/stacks/existingClusters.test.ts): asked here.
+        run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, { bookinfo: { ingressServiceType: "LoadBalancer" } }));
     });
 
     test("every object lands in the right cluster: helloworld-v1 in cluster1, v2 in cluster2, Bookinfo front in cluster1, reviews in cluster2", () => {
@@ -512,7 +513,8 @@ describe("samples settings", () => {
             clientImage: "docker.io/curlimages/curl:8.16.0",
             helloworld: { enabled: true },
             clusterLocalRouting: { enabled: false },
-            bookinfo: { enabled: true, ingressServiceType: "LoadBalancer", ingressServiceAnnotations: {} },
+            // ingressServiceType is left out: it follows the platform (LoadBalancer, or ClusterIP on existing clusters).
+            bookinfo: { enabled: true, ingressServiceAnnotations: {} },
             verification: { enabled: true, rounds: 30, requestsPerRound: 10, intervalSeconds: 10, requestTimeoutSeconds: 3, runId: "1" },
         });
         expect(parseSamplesSettings({})).toEqual(settings);
@@ -614,7 +616,8 @@ describe("the project's policy pack", () => {
     /** Every policy violation among the samples' and the verification's resources. */
     async function sampleViolations(samples: unknown): Promise<string[]> {
         const { policyViolations } = await import("../support/policyRun");
-        const run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, samples, { eastWestLoadBalancer: "public" }));
+        const asked = { ...(samples as Record<string, any>), bookinfo: { ingressServiceType: "LoadBalancer", ...(samples as Record<string, any>)?.bookinfo } };
+        const run = await runProgram(samplesConfig(TWO_CLUSTERS_ONE_NETWORK, asked, { eastWestLoadBalancer: "public" }));
         return policyViolations(run.resources, { include: (r) => /^(samples|mesh-verification)-/.test(r.name), withMessages: true });
     }
 

@@ -5,7 +5,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { runProgramExpectingError, runProgram } from "../support/harness";
+import { parse } from "yaml";
+import { plain, runProgramExpectingError, runProgram } from "../support/harness";
 import { existingStack, kubeconfigFor, TWO_CLUSTERS_ONE_NETWORK } from "../support/fixtures";
 import { z } from "zod";
 import { closest, rawSettings } from "../../stacks/config";
@@ -49,9 +50,9 @@ describe("bad input", () => {
 
     test("cluster name used twice is reported together with the other entries' problems", async () => {
         // A wrong type in an entry used to stop the list's own checks (zod skips refinements after such issues).
-        const msg = await failure({ platform: "existing", meshId: "mesh1", clusters: [cluster("c1"), cluster("c1", "network1", { network: 5 }), cluster("c3", "network1", { context: "" })] });
+        const msg = await failure({ platform: "existing", meshId: "mesh1", clusters: [cluster("c1"), cluster("c1", "network1", { network: 5 }), cluster("c3", "network1", { kubeconfigContext: "" })] });
         expect(msg).toMatch(/clusters\[1\]\.network/);
-        expect(msg).toMatch(/clusters\[2\]\.context/);
+        expect(msg).toMatch(/clusters\[2\]\.kubeconfigContext/);
         expect(msg).toMatch(/istio-multicluster:clusters: cluster name "c1" is used more than once/);
     });
 
@@ -119,8 +120,8 @@ describe("bad input", () => {
     });
 
     test("a context the kubeconfig does not have", async () => {
-        const msg = await failure({ platform: "existing", meshId: "mesh1", clusters: [cluster("c1", "n1", { context: "nope" })] });
-        expect(msg).toMatch(/clusters\[0\]\.kubeconfig: not a usable kubeconfig \(kubeconfig has no context "nope"\)/);
+        const msg = await failure({ platform: "existing", meshId: "mesh1", clusters: [cluster("c1", "n1", { kubeconfigContext: "nope" })] });
+        expect(msg).toMatch(/clusters\[0\]\.kubeconfigContext: not a usable kubeconfig \(kubeconfig has no context "nope" \(it has "c1"\)\)/);
     });
 
     test("both or neither of kubeconfig and kubeconfigPath", async () => {
@@ -146,13 +147,15 @@ describe("good input", () => {
                 platform: "existing",
                 meshId: "mesh1",
                 clusters: [
-                    { name: "c1", network: "n1", kubeconfigPath: file, context: "kind-c1", apiServerUrl: "https://c1-control-plane:6443" },
+                    { name: "c1", network: "n1", kubeconfigPath: file, kubeconfigContext: "kind-c1", apiServerUrl: "https://c1-control-plane:6443" },
                     cluster("c2", "n1"),
                 ],
             });
             expect(run.outputs.apiServerUrls).toEqual({ c1: "https://c1-control-plane:6443", c2: "https://c2.example.internal:6443" });
             const provider = run.resources.find((r) => r.name === "c1-k8s")!;
-            expect(provider.inputs.context).toBe("kind-c1");
+            // Only that context is kept, and it is the current one: the provider needs no context of its own.
+            expect(parse(plain(provider.inputs.kubeconfig))["current-context"]).toBe("kind-c1");
+            expect(provider.inputs.context).toBeUndefined();
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }

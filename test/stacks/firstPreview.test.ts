@@ -161,6 +161,7 @@ describe("existing clusters (three, on two networks)", () => {
         expect(Object.values(plain(o.kubeconfigs)).every((k) => typeof k === "string" && k !== U)).toBe(true);
         expect(o.eastWestGatewayAddresses).toBe(U);
         expect(o.rootCertPem).toBe(U);
-        expect(o.samples).toMatchObject({ productpageUrl: U, verification: U });
+        // Nothing public on clusters the program did not make: the ingress is ClusterIP, so there is no URL to wait for.
+        expect(o.samples).toMatchObject({ productpageUrl: "", verification: U });
     });
 });

@@ -17,11 +17,15 @@ export interface ClusterSpec {
     network: string;
 }
 
-/** An existing-cluster stack: every cluster given as kubeconfig contents. */
+/**
+ * An existing-cluster stack: every cluster given as kubeconfig contents. East-west gateways are public: on clusters the
+ * program did not make, `internal` needs the user's own load-balancer annotations (stacks/existing.ts eastWestProblems).
+ */
 export function existingStack(clusters: ClusterSpec[], extra: Record<string, unknown> = {}): Record<string, unknown> {
     return {
         platform: "existing",
         meshId: "mesh1",
+        eastWestLoadBalancer: "public",
         clusters: clusters.map((c) => ({ ...c, kubeconfig: kubeconfigFor(c.name) })),
         ...extra,
     };

@@ -187,6 +187,28 @@ export async function runFirstPreview(config: Record<string, unknown>, options: 
     return runProgram(config, { ...options, firstPreview: true }, true);
 }
 
+/**
+ * Starts the program and hands back what it has declared so far (by type and name) without waiting for the rest, for
+ * tests that hold a resource back (a mock answering late) and look at what waits for it. `finish` settles the run once
+ * the test let the held resources through.
+ */
+export async function startProgram(config: Record<string, unknown>, options: MockOptions = {}): Promise<{ declaredSoFar: () => { type: string; name: string }[]; finish: () => Promise<RunResult> }> {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    const { pulumi, mocks, declared } = await setUp(config, options, false);
+    const outputs = await runStackProgram(pulumi);
+    return {
+        declaredSoFar: () => mocks.seen.map(({ type, name }) => ({ type, name })),
+        finish: async () => {
+            try {
+                return { resources: attachInputs(declared, mocks), outputs: await settle(pulumi, outputs), mocks, pulumi };
+            } finally {
+                Error.stackTraceLimit = limit;
+            }
+        },
+    };
+}
+
 /** Runs arbitrary component code (imported statically or dynamically: modules are shared by every run of a file). */
 export async function runComponents<T extends Record<string, unknown>>(
     build: () => Promise<T>,
