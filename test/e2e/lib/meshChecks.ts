@@ -77,6 +77,8 @@ export function clustersConfig(o: { istioVersion: string; chartSource: string; c
         [p("meshId")]: "mesh1",
         [p("istioVersion")]: o.istioVersion,
         [p("istioChartSource")]: o.chartSource,
+        // Clusters the program did not make get no cloud's internal load balancer; the bed's LB Stage serves either.
+        [p("eastWestLoadBalancer")]: "public",
         [p("clusters")]: o.clusters.map((c) => ({ name: c.name, network: c.network, kubeconfigPath: c.kubeconfigPath })),
     };
 }

@@ -134,8 +134,9 @@ export function meshConfig(o: MeshConfigOptions): Record<string, unknown> {
         ...clustersConfig(o),
         [p("samples")]: {
             helloworld: { enabled: true },
-            // Bookinfo's ingress gateway gets an address from the bed's load-balancer Stage (kwok).
-            bookinfo: { enabled: true },
+            // Bookinfo's ingress gateway (ClusterIP by default on clusters the program did not make) as a load
+            // balancer, whose address the bed's LB Stage (kwok) gives.
+            bookinfo: { enabled: true, ingressServiceType: "LoadBalancer" },
             // Under kwok no container runs: the Jobs "complete" because kwok says so, not because traffic
             // crossed clusters. They are kept (they are part of the program) and not counted as evidence.
             verification: { enabled: true, rounds: 1, requestsPerRound: 1, intervalSeconds: 0 },
