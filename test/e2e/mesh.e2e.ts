@@ -99,10 +99,15 @@ async function programObjects(k: Kube): Promise<string[]> {
 
 /**
  * What a destroy may leave on an API server, and why: Istio's CRDs (the base chart marks them
- * `helm.sh/resource-policy: keep`, so `helm uninstall` keeps them and the Istio config of other owners with them),
- * and the `istio-ca-root-cert` ConfigMaps istiod itself wrote into namespaces the program did not create.
+ * `helm.sh/resource-policy: keep`, so `helm uninstall` keeps them and the Istio config of other owners with them) with
+ * the APIService the API server registers for each of their group versions, and the ConfigMaps istiod itself wrote
+ * into namespaces the program did not create (`istio-ca-root-cert`, and `istio-ca-crl` from Istio 1.31).
  */
-const LEFT_BY_DESIGN = [/^apiextensions\.k8s\.io\/CustomResourceDefinition \/[a-z0-9.]+\.istio\.io$/, /^core\/ConfigMap [a-z0-9-]+\/istio-ca-root-cert$/];
+const LEFT_BY_DESIGN = [
+    /^apiextensions\.k8s\.io\/CustomResourceDefinition \/[a-z0-9.]+\.istio\.io$/,
+    /^apiregistration\.k8s\.io\/APIService \/v[a-z0-9]+\.[a-z0-9.]+\.istio\.io$/,
+    /^core\/ConfigMap [a-z0-9-]+\/istio-ca-(root-cert|crl)$/,
+];
 
 async function uidsOf(k: Kube): Promise<Record<string, string>> {
     const paths = [

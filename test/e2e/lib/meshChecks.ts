@@ -281,7 +281,7 @@ export async function expectRegistryHasHelloworld(kube: Record<string, Kube>, is
         3 * MIN,
         2000,
     );
-    expect(Object.keys(svc.clusterVIPs.Addresses).sort()).toEqual(names);
+    expect(Object.keys(svc.clusterVIPs.Addresses).sort()).toEqual([...names].sort());
 }
 
 /** The sidecar injector's caBundle is the mesh root. */
