@@ -98,10 +98,14 @@ export const cacertsHasFourKeys = policy({
 
 export const helmChartsPinned = policy({
     name: "helm-chart-versions-pinned",
-    description: "Helm charts are pinned to an exact version.",
+    description: "Helm charts are pinned to an exact version (a chart from a local directory is pinned by its files).",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!HELM_CHARTS.includes(args.type)) return;
+        // A directory on disk (the program's generated preflight chart, or Istio's charts from istioChartSource when
+        // it is one) cannot move under the stack the way a repository's chart can.
+        const chart = String(args.props.chart ?? "");
+        if (/^(\/|\.\.?\/)/.test(chart) && !args.props.repositoryOpts?.repo) return;
         const version: unknown = args.props.version;
         if (typeof version !== "string" || !/^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(version)) {
             report(`Chart ${args.props.chart ?? args.name} is not pinned to an exact version (got ${JSON.stringify(version)}).`);

@@ -131,7 +131,9 @@ export const existingClusterSchema = z
             .refine((v) => isIP(v) !== 0 || DNS_NAME.test(v), { error: "must be an IP address or a DNS name (no scheme or port), such as 172.18.0.3" })
             .optional(),
         /** With NodePort: the node port of the gateway's 15443. */
-        eastWestNodePort: z.number({ error: "must be a whole number from 30000 to 32767" }).int({ error: "must be a whole number from 30000 to 32767" }).min(30000, { error: "must be a node port from 30000 to 32767" }).max(32767, { error: "must be a node port from 30000 to 32767" }).optional(),
+        eastWestNodePort: fromText(
+            z.number({ error: "must be a whole number from 30000 to 32767" }).int({ error: "must be a whole number from 30000 to 32767" }).min(30000, { error: "must be a node port from 30000 to 32767" }).max(32767, { error: "must be a node port from 30000 to 32767" }),
+        ).optional(),
     })
     .refine((c) => (c.kubeconfig === undefined) !== (c.kubeconfigPath === undefined), {
         error: "set exactly one of kubeconfigPath and kubeconfig",

@@ -62,10 +62,10 @@ describe("an overlay reaches what Istio's charts render", () => {
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
             const values = valuesOf(releaseOf(run, `mesh-${name}-istiod`));
             expect(values.global).toEqual({ hub: "docker.io/istio", tag: "1.31.1", meshID: "mesh1", multiCluster: { clusterName: name }, network });
-            expect(values.base).toEqual({ validationFailurePolicy: "Fail" });
+            expect(values.base).toBeUndefined();
             expect(values.meshConfig).toEqual(MESH_WIDE.istiod.meshConfig);
         }
-        expect(valuesOf(releaseOf(run, "mesh-cluster1-base"))).toEqual({ base: { validationFailurePolicy: "Fail" } });
+        expect(valuesOf(releaseOf(run, "mesh-cluster1-base"))).toEqual({});
     });
 
     test("access logs, outbound policy and DNS proxying land in the mesh ConfigMap istiod reads", () => {
@@ -182,7 +182,6 @@ describe("keys the mesh owns are refused before anything is declared", () => {
         const plainRun = await runProgram(existingStack(THREE_CLUSTERS_TWO_NETWORKS, { eastWestLoadBalancer: "public" }));
         expect(valuesOf(releaseOf(plainRun, "mesh-cluster1-istiod"))).toEqual({
             global: { hub: "docker.io/istio", tag: "1.31.1", meshID: "mesh1", multiCluster: { clusterName: "cluster1" }, network: "network1" },
-            base: { validationFailurePolicy: "Fail" },
         });
     });
 });

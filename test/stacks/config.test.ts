@@ -310,7 +310,7 @@ test("every number and boolean setting of every platform takes its value as text
     let checked = 0;
     for (const [platform, schema] of [["existing", existingSettingsSchema], ["azure", azureSettingsSchema], ["aws", awsSettingsSchema]] as const) {
         for (const setting of scalarSettings(schema, "")) {
-            const values = setting.kind === "boolean" ? [true, false] : [1, 2, 3, 24, 48, 720];
+            const values = setting.kind === "boolean" ? [true, false] : [1, 2, 3, 24, 48, 720, 31443];
             const value = values.find((v) => setting.schema.safeParse(v).success);
             expect({ setting: setting.path, value }).toEqual({ setting: setting.path, value: expect.anything() });
             checked++;
