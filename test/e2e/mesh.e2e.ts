@@ -537,9 +537,6 @@ describe("destroy", () => {
         for (const r of kept) expect([r.type, !!r.protect]).toEqual([r.type, ROOT_TYPES.includes(r.type)]);
         const left = await expectOnlyLeftByDesign();
         findings.leftByDesign = left;
-        // `destroy --exclude-protected` is the command that finishes cleanly with the root kept.
-        const clean = await timed("destroy --exclude-protected", () => stack.destroy({ color: "never", excludeProtected: true }));
-        expect(clean.summary.result).toBe("succeeded");
     }, 60 * MIN);
 
     test("the next up rebuilds the mesh on the same root", async () => {
