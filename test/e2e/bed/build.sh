@@ -3,8 +3,9 @@
 #   ${ISTIO_MC_BED_CACHE:-$HOME/.cache/istio-multicluster-bed}/<tool>-<version>/   (one folder per tool and version)
 #   <cache>/bin/                                                                 (symlinks: PATH-ready)
 #   <cache>/istio-<ver>/bin/pilot-discovery, <cache>/istio-<ver>/charts/{base,istiod,gateway}
+#   <cache>/istio-proxyless-<ver>/bin/{pilot-agent,echo-server,echo-client}      (ISTIO_PROXYLESS_VERSION only)
 # Each piece is skipped when its stamp file holds the version. Usage: build.sh [piece...] (default: all).
-# Pieces: etcd kubernetes kwok helm istio pulumi kubernetes-provider. Each writes a SOURCE file saying what it was
+# Pieces: etcd kubernetes kwok helm istio istio-proxyless pulumi kubernetes-provider. Each writes a SOURCE file saying what it was
 # built from. The tls provider is refused by the Go module proxy: test/e2e/tls-stand-in/ stands in for it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -168,6 +169,41 @@ build_istio() { local dir=$1 v=$2 mv; mv=$(istio_module_version "$2")
 }
 main_istio() { local v; for v in $ISTIO_VERSIONS; do piece istio "$v" build_istio || true; done; }
 
+# ---------------------------------------------------------------- Istio's proxyless data plane, one version
+# pilot-agent (DISABLE_ENVOY=true: certificates and xDS for a gRPC app, no Envoy) and Istio's echo server and client
+# (grpc-go xDS with mTLS), from the same istio.io/istio module, replaces and version stamps as the istio piece of
+# ISTIO_PROXYLESS_VERSION. Build tags as Istio's Makefile.core.mk: the agent's for pilot-agent, the bed's
+# pilot-discovery tags (ISTIO_GO_TAGS, default none) for echo, so echo shares its compiled packages.
+build_istio_proxyless() { local dir=$1 v=$2 mv; mv=$(istio_module_version "$2")
+    new_module "$dir/src" bed/istio-proxyless; cd "$dir/src"
+    go mod edit -require "istio.io/istio@$mv"
+    nonlocal_replaces "$(go_module_gomod "istio.io/istio@$mv")" >>go.mod
+    local rkey="ISTIO_GO_REPLACES_${v//./_}" r
+    for r in ${!rkey:-}; do go mod edit -replace "$r"; done
+    cat >tools.go <<'GO'
+//go:build tools
+package main
+import (
+	_ "istio.io/istio/pilot/cmd/pilot-agent"
+	_ "istio.io/istio/pkg/test/echo/cmd/client"
+	_ "istio.io/istio/pkg/test/echo/cmd/server"
+)
+GO
+    go mod tidy -e
+    local X=istio.io/istio/pkg/version rev=${mv##*-}
+    local ld="-s -w -X $X.buildVersion=$v -X $X.buildGitRevision=$rev -X $X.buildStatus=Clean -X $X.buildTag=$v -X $X.buildHub=docker.io/istio -X $X.buildOS=linux -X $X.buildArch=amd64"
+    go build -trimpath -tags "${ISTIO_AGENT_GO_TAGS:-agent,disable_pgv,grpcnotrace,retrynotrace}" -ldflags "$ld" \
+        -o "$dir/bin/pilot-agent" istio.io/istio/pilot/cmd/pilot-agent
+    go build -trimpath -tags "${ISTIO_GO_TAGS:-}" -ldflags "$ld" -o "$dir/bin/echo-server" istio.io/istio/pkg/test/echo/cmd/server
+    go build -trimpath -tags "${ISTIO_GO_TAGS:-}" -ldflags "$ld" -o "$dir/bin/echo-client" istio.io/istio/pkg/test/echo/cmd/client
+    "$dir/bin/pilot-agent" version --short
+    "$dir/bin/echo-server" --help >/dev/null
+    "$dir/bin/echo-client" --help >/dev/null
+    printf 'istio-proxyless %s (pilot-agent, echo server and client) built from istio.io/istio@%s%s\n' "$v" "$mv" "${!rkey:+ with replace ${!rkey}}" >"$dir/SOURCE"
+    touch "$dir/.nolink"
+}
+main_istio-proxyless() { piece istio-proxyless "$ISTIO_PROXYLESS_VERSION" build_istio_proxyless; }
+
 # ---------------------------------------------------------------- the real Pulumi engine: CLI and kubernetes provider
 # Pinned in versions.env. No Node.js language host: the suites run inline programs through the Automation API, which
 # serves the program from the Node process itself (`--client`). The tls provider's module is refused by the Go module
@@ -213,7 +249,7 @@ main_kubernetes-provider() { piece pulumi-resource-kubernetes "$KUBERNETES_PROVI
 main() {
     local want=("$@")
     if [[ ${#want[@]} -eq 0 ]]; then
-        want=(etcd kubernetes kwok helm istio pulumi kubernetes-provider)
+        want=(etcd kubernetes kwok helm istio istio-proxyless pulumi kubernetes-provider)
     fi
     local t0; t0=$(date +%s)
     for p in "${want[@]}"; do
@@ -233,6 +269,7 @@ export PATH=$CACHE/bin:\$PATH
 ENV
     for v in $ISTIO_VERSIONS; do
         echo "# istio $v: $CACHE/istio-$v/bin/pilot-discovery; charts (istioChartSource): $CACHE/istio-$v/charts"; done
+    echo "# istio $ISTIO_PROXYLESS_VERSION proxyless data plane: $CACHE/istio-proxyless-$ISTIO_PROXYLESS_VERSION/bin/{pilot-agent,echo-server,echo-client}"
     if [[ $FAILED -ne 0 ]]; then echo "build.sh: some pieces failed (see above)" >&2; exit 1; fi
 }
 main "$@"
