@@ -102,8 +102,11 @@ export function imageVersion(image: string): string {
     return m[1];
 }
 
-/** The container's env as the kubelet would give it, with fieldRefs resolved for an out-of-cluster process. */
-export function resolveEnv(container: any, podSpec: any, podName: string, podIP: string): Record<string, string> {
+/**
+ * The container's env as the kubelet would give it, with fieldRefs resolved for an out-of-cluster process. `pod` names
+ * the pod's namespace, host IP and node when they are not istiod's (istio-system, its own IP, a made-up node).
+ */
+export function resolveEnv(container: any, podSpec: any, podName: string, podIP: string, pod: { namespace?: string; hostIP?: string; nodeName?: string } = {}): Record<string, string> {
     const env: Record<string, string> = {};
     for (const e of container.env ?? []) {
         if (e.value !== undefined) env[e.name] = String(e.value);
@@ -111,11 +114,11 @@ export function resolveEnv(container: any, podSpec: any, podName: string, podIP:
             const f = e.valueFrom.fieldRef.fieldPath as string;
             const v: Record<string, string> = {
                 "metadata.name": podName,
-                "metadata.namespace": ISTIO_NS,
+                "metadata.namespace": pod.namespace ?? ISTIO_NS,
                 "spec.serviceAccountName": podSpec.serviceAccountName ?? "default",
                 "status.podIP": podIP,
-                "status.hostIP": podIP,
-                "spec.nodeName": "bed-node",
+                "status.hostIP": pod.hostIP ?? podIP,
+                "spec.nodeName": pod.nodeName ?? "bed-node",
             };
             if (v[f] !== undefined) env[e.name] = v[f];
         } else if (e.valueFrom?.resourceFieldRef) {

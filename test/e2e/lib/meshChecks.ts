@@ -267,6 +267,16 @@ export async function expectClusterzSynced(istiod: IstiodOperator, n: string, ot
     log(`${n} clusterz ${JSON.stringify(list)}`);
 }
 
+/**
+ * istiod's `/debug/endpointShardz` for one Service: the endpoint IPs of each shard (`<provider>/<cluster ID>`, e.g.
+ * `Kubernetes/cluster2`), sorted; {} when istiod holds none.
+ */
+export async function endpointShardIps(istiod: IstiodOperator, service: string, namespace: string): Promise<Record<string, string[]>> {
+    const all = (await istiod.debug("/debug/endpointShardz")) as any;
+    const shards = all?.[`${service}.${namespace}.svc.cluster.local`]?.[namespace]?.Shards ?? {};
+    return Object.fromEntries(Object.entries<any[]>(shards).map(([k, eps]) => [k, eps.flatMap((e) => e.addresses ?? e.Addresses ?? [e.address ?? e.Address]).filter(Boolean).sort()]));
+}
+
 /** istiod of `n` knows helloworld.sample with the ClusterIP of every one of `names`, by cluster ID. */
 export async function expectRegistryHasHelloworld(kube: Record<string, Kube>, istiod: IstiodOperator, n: string, names: string[]): Promise<void> {
     const expected: Record<string, string> = {};
