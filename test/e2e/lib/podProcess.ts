@@ -234,7 +234,8 @@ async function layOutVolumes(kube: Kube, pod: any, root: string): Promise<string
         if (!v) throw new Error(`${pod.metadata.name}: volume ${name} mounted at ${mountPath} is not declared`);
         if (v.emptyDir !== undefined) continue;
         if (v.configMap) {
-            const cm = await kube.get(`/api/v1/namespaces/${ns}/configmaps/${v.configMap.name}`);
+            // The kubelet holds the pod until the ConfigMap exists (istiod writes istio-ca-root-cert into new namespaces).
+            const cm: any = await eventually<any>(`ConfigMap ${ns}/${v.configMap.name}`, () => kube.getOrUndefined(`/api/v1/namespaces/${ns}/configmaps/${v.configMap.name}`), 60_000, 500);
             for (const [k, data] of Object.entries<string>(cm.data ?? {})) fs.writeFileSync(path.join(dir, k), data);
         } else if (v.downwardAPI) {
             for (const item of v.downwardAPI.items ?? []) {
