@@ -219,46 +219,64 @@ export class PodProcesses {
 }
 
 /**
- * Creates `root + mountPath` for every volume any container of `pod` mounts and fills it as the kubelet would.
- * Returns the mount paths.
+ * Creates `root + mountPath` for every volume any container of `pod` mounts and fills it as the kubelet would
+ * (emptyDir, configMap, downwardAPI, projected service-account token / configMap / downwardAPI). Returns the mount paths.
  */
 async function layOutVolumes(kube: Kube, pod: any, root: string): Promise<string[]> {
     const ns: string = pod.metadata.namespace;
     const volumes = new Map<string, any>((pod.spec.volumes ?? []).map((v: any) => [v.name, v]));
     const mounts = new Map<string, string>();
     for (const c of pod.spec.containers ?? []) for (const m of c.volumeMounts ?? []) mounts.set(m.mountPath, m.name);
+    const what = (name: string) => `${pod.metadata.name}: volume ${name}`;
+
+    // The kubelet holds the pod until a ConfigMap exists (istiod writes istio-ca-root-cert into new namespaces).
+    const configMap = async (dir: string, ref: { name: string; items?: { key: string; path: string }[] }) => {
+        const cm: any = await eventually<any>(`ConfigMap ${ns}/${ref.name}`, () => kube.getOrUndefined(`/api/v1/namespaces/${ns}/configmaps/${ref.name}`), 60_000, 500);
+        const items = ref.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
+        for (const { key, path: p } of items) fs.writeFileSync(path.join(dir, p), cm.data?.[key] ?? "");
+    };
+    const downwardAPI = (dir: string, name: string, items: { path: string; fieldRef?: { fieldPath: string } }[]) => {
+        const fields: Record<string, string> = {
+            "metadata.labels": downwardFile(pod.metadata.labels),
+            "metadata.annotations": downwardFile(pod.metadata.annotations),
+            "metadata.namespace": ns,
+            "metadata.name": pod.metadata.name,
+        };
+        for (const item of items) {
+            const value = fields[item.fieldRef?.fieldPath ?? ""];
+            if (value === undefined) throw new Error(`${what(name)}: downward API item ${JSON.stringify(item)} is not emulated`);
+            fs.writeFileSync(path.join(dir, item.path), value);
+        }
+    };
+    const token = async (dir: string, t: { audience?: string; expirationSeconds?: number; path: string }) => {
+        const tr = await kube.create(`/api/v1/namespaces/${ns}/serviceaccounts/${pod.spec.serviceAccountName ?? "default"}/token`, {
+            apiVersion: "authentication.k8s.io/v1",
+            kind: "TokenRequest",
+            spec: {
+                audiences: t.audience ? [t.audience] : undefined,
+                expirationSeconds: t.expirationSeconds ?? 3600,
+                boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.metadata.name, uid: pod.metadata.uid },
+            },
+        });
+        fs.writeFileSync(path.join(dir, t.path), tr.status.token, { mode: 0o600 });
+    };
+
     for (const [mountPath, name] of mounts) {
         const dir = path.join(root, mountPath);
         fs.mkdirSync(dir, { recursive: true });
         const v = volumes.get(name);
-        if (!v) throw new Error(`${pod.metadata.name}: volume ${name} mounted at ${mountPath} is not declared`);
+        if (!v) throw new Error(`${what(name)} mounted at ${mountPath} is not declared`);
         if (v.emptyDir !== undefined) continue;
-        if (v.configMap) {
-            // The kubelet holds the pod until the ConfigMap exists (istiod writes istio-ca-root-cert into new namespaces).
-            const cm: any = await eventually<any>(`ConfigMap ${ns}/${v.configMap.name}`, () => kube.getOrUndefined(`/api/v1/namespaces/${ns}/configmaps/${v.configMap.name}`), 60_000, 500);
-            for (const [k, data] of Object.entries<string>(cm.data ?? {})) fs.writeFileSync(path.join(dir, k), data);
-        } else if (v.downwardAPI) {
-            for (const item of v.downwardAPI.items ?? []) {
-                const field: string = item.fieldRef?.fieldPath;
-                if (field !== "metadata.labels" && field !== "metadata.annotations") throw new Error(`${pod.metadata.name}: downward API field ${field} is not emulated`);
-                fs.writeFileSync(path.join(dir, item.path), downwardFile(field === "metadata.labels" ? pod.metadata.labels : pod.metadata.annotations));
-            }
-        } else if (v.projected) {
+        if (v.configMap) await configMap(dir, v.configMap);
+        else if (v.downwardAPI) downwardAPI(dir, name, v.downwardAPI.items ?? []);
+        else if (v.projected) {
             for (const src of v.projected.sources ?? []) {
-                const t = src.serviceAccountToken;
-                if (!t) throw new Error(`${pod.metadata.name}: projected source ${Object.keys(src)} of volume ${name} is not emulated`);
-                const tr = await kube.create(`/api/v1/namespaces/${ns}/serviceaccounts/${pod.spec.serviceAccountName ?? "default"}/token`, {
-                    apiVersion: "authentication.k8s.io/v1",
-                    kind: "TokenRequest",
-                    spec: {
-                        audiences: t.audience ? [t.audience] : undefined,
-                        expirationSeconds: t.expirationSeconds ?? 3600,
-                        boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.metadata.name, uid: pod.metadata.uid },
-                    },
-                });
-                fs.writeFileSync(path.join(dir, t.path), tr.status.token, { mode: 0o600 });
+                if (src.serviceAccountToken) await token(dir, src.serviceAccountToken);
+                else if (src.configMap) await configMap(dir, src.configMap);
+                else if (src.downwardAPI) downwardAPI(dir, name, src.downwardAPI.items ?? []);
+                else throw new Error(`${what(name)}: projected source ${Object.keys(src)} is not emulated`);
             }
-        } else throw new Error(`${pod.metadata.name}: volume ${name} (${Object.keys(v).filter((k) => k !== "name")}) is not emulated`);
+        } else throw new Error(`${what(name)} (${Object.keys(v).filter((k) => k !== "name")}) is not emulated`);
     }
     return [...mounts.keys()];
 }
