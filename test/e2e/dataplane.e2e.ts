@@ -31,10 +31,12 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as grpc from "@grpc/grpc-js";
 import { Stack } from "@pulumi/pulumi/automation";
 import { Bed, BedCluster, buildBed, cacheDir, chartsDir, startBed } from "./lib/bed";
+import { decodeResponse, varint } from "./lib/istioCa";
 import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
-import { Kube, eventually } from "./lib/kube";
+import { Kube, eventually, isBedAddress } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
 import { endpointShardIps, makeLog, makeTimed, normPem } from "./lib/meshChecks";
 import { ExecResult, PodProcesses } from "./lib/podProcess";
@@ -82,6 +84,8 @@ const servers: Record<string, PodProcesses> = {};
 const clients: Record<string, PodProcesses> = {};
 let upDone = false;
 let podsRunning = false;
+/** Each echo server's log line saying its xDS listener is serving. */
+const serving: Record<string, string> = {};
 
 /** The report's rows, by pair name. */
 interface Row {
@@ -153,7 +157,8 @@ interface CallResult {
 async function call(client: string, url: string, count = CALLS): Promise<CallResult> {
     const r: ExecResult = await clients[client].exec("app", path.join(BIN_DIR, "echo-client"), [`--count=${count}`, "--timeout=3s", url], { GRPC_GO_LOG_SEVERITY_LEVEL: "warning" }, 30_000);
     const fields = (name: string) => [...r.stdout.matchAll(new RegExp(`^\\[(\\d+) body\\] ${name}=(.*)$`, "gm"))].sort((a, b) => Number(a[1]) - Number(b[1])).map((m) => m[2]);
-    const error = r.code === 0 ? "" : (r.stderr.split("\n").filter((l) => /error/i.test(l)).pop() ?? r.stderr.trim().split("\n").pop() ?? `exit ${r.code}`).trim();
+    // The client's own verdict is its fatal log line on stdout: "Error <n>/<count> requests had errors; first error: ...".
+    const error = r.code === 0 ? "" : (`${r.stdout}\n${r.stderr}`.split("\n").find((l) => /requests had errors|\tfatal\t/.test(l))?.replace(/^.*?\tfatal\t/, "") ?? `exit ${r.code}: ${r.stderr.trim().split("\n").pop()}`).trim();
     return { ok: r.code === 0, clusters: fields("Cluster"), statusCodes: fields("StatusCode"), error };
 }
 const xdsUrl = (server: string) => `xds:///${host(server)}:${PORT}`;
@@ -174,6 +179,35 @@ async function callFails(p: Pair, what: string, url = xdsUrl(p.server), timeoutM
     expect([pairName(p), what, again.ok]).toEqual([pairName(p), what, false]);
     expect(again.clusters).toEqual([]);
     return again.error;
+}
+
+/**
+ * One Echo call of our own to `ip`:PORT with grpc-js (not grpc-go, not xDS): TLS verified against `rootPem`, the
+ * client certificate chain and key when given. The server's certificate names a SPIFFE identity, not a host, so the
+ * host check is replaced by keeping the certificate's URI SANs (the chain is still verified).
+ */
+async function echoCall(ip: string, rootPem: Buffer, client?: { chain: Buffer; key: Buffer }): Promise<{ answer?: string; error?: string; serverSans: string[] }> {
+    if (!isBedAddress(ip)) throw new Error(`refusing to dial ${ip}: not an address of the bed`);
+    let serverSans: string[] = [];
+    const creds = grpc.credentials.createSsl(rootPem, client?.key ?? null, client?.chain ?? null, {
+        checkServerIdentity: (_host, cert) => {
+            serverSans = (cert.subjectaltname ?? "").split(", ").filter((x) => x.startsWith("URI:")).map((x) => x.slice(4));
+            return undefined;
+        },
+    });
+    const c = new grpc.Client(`${ip}:${PORT}`, creds);
+    const message = Buffer.from("dataplane.e2e", "utf8");
+    try {
+        const answer = await new Promise<string>((resolve, reject) =>
+            c.makeUnaryRequest("/proto.EchoTestService/Echo", (b: Buffer) => b, (b: Buffer) => b,
+                Buffer.concat([Buffer.from([0x0a]), varint(message.length), message]), new grpc.Metadata(), { deadline: Date.now() + 10_000 },
+                (err, value) => (err ? reject(err) : resolve(decodeResponse(value!).join("")))));
+        return { answer, serverSans };
+    } catch (e) {
+        return { error: (e as Error).message, serverSans };
+    } finally {
+        c.close();
+    }
 }
 
 function run(cmd: string, args: string[], input = "", timeoutMs = 15_000): Promise<ExecResult> {
@@ -316,6 +350,15 @@ describe("pods as processes: pilot-agent and Istio's echo server", () => {
                     `--cluster=${n}`, `--version=${n}`,
                 ], { INSTANCE_IP: s.ip, NAMESPACE: NS, GRPC_GO_LOG_SEVERITY_LEVEL: "info" });
             }
+            // grpc-go's xDS server serves only once istiod has sent the inbound Listener for the pod's address
+            // (xds.istio.io/grpc/lds/inbound/<ip>:7070, given because the pod is a target of echo-<c>'s port).
+            for (const n of NAMES) {
+                const s = servers[n];
+                serving[n] = await eventually(`${n}: echo server's xDS listener SERVING`, async () => {
+                    s.assertRunning();
+                    return fs.readFileSync(s.logFile("app"), "utf8").match(new RegExp(`.*Listener "${s.ip}:${PORT}" entering mode: "SERVING".*`))?.[0];
+                }, 2 * MIN, 500);
+            }
         });
         podsRunning = true;
     }, 5 * MIN);
@@ -343,6 +386,7 @@ describe.each(SHOWN)("$client → $server (one network): a call made in $client,
     });
 
     test(`every answer to xds:///echo-${server} comes from ${server}`, async () => {
+        row.evidence.serverListener = serving[server];
         const first = await callWorks(p, "first answer");
         row.evidence.firstCall = first.clusters;
         const r = await call(client, xdsUrl(server));
@@ -383,19 +427,21 @@ describe.each(SHOWN)("$client → $server (one network): a call made in $client,
         row.evidence.intermediates = intermediates;
     });
 
-    test(`a TLS handshake with ${client}'s certificate reaches ${server}'s server; without a client certificate it is refused`, async () => {
-        const target = `${servers[server].ip}:${PORT}`;
+    test(`with ${client}'s certificate a call of our own (grpc-js, mTLS) is answered by ${server}'s server; without a client certificate the handshake is refused`, async () => {
+        const ip = servers[server].ip;
         const c = clients[client].certFiles;
-        const withCert = await run("openssl", ["s_client", "-connect", target, "-alpn", "h2", "-cert", c.chain, "-key", c.key, "-CAfile", c.root, "-verify_return_error", "-showcerts"]);
-        expect(withCert.stdout).toMatch(/Verify return code: 0 \(ok\)/);
-        const [presented] = pems(withCert.stdout);
-        expect(uriSans(presented)).toEqual([spiffe("echo")]);
-        // TLS 1.3: the server asks for a certificate and, given none, ends the connection with an alert.
-        const withoutCert = await run("openssl", ["s_client", "-connect", target, "-alpn", "h2", "-CAfile", c.root, "-ign_eof"], "", 15_000);
-        const refusal = `${withoutCert.stdout}\n${withoutCert.stderr}`.match(/.*alert.*|.*handshake failure.*|.*certificate required.*/i)?.[0] ?? "";
-        row.evidence.handshake = { withCert: "Verify return code: 0 (ok)", serverPresented: uriSans(presented), withoutCert: refusal.trim() };
-        expect(refusal).not.toBe("");
-        expect(withoutCert.code).not.toBe(0);
+        const rootPem = fs.readFileSync(c.root);
+        const withCert = await echoCall(ip, rootPem, { chain: fs.readFileSync(c.chain), key: fs.readFileSync(c.key) });
+        expect(withCert.error).toBeUndefined();
+        expect(withCert.answer).toMatch(new RegExp(`^Cluster=${server}$`, "m"));
+        expect(withCert.serverSans).toEqual([spiffe("echo")]);
+        const withoutCert = await echoCall(ip, rootPem);
+        expect(withoutCert.answer).toBeUndefined();
+        // The same refusal seen by openssl: TLS 1.3, so the server's alert comes after the client's Finished (-ign_eof reads it).
+        const s = await run("openssl", ["s_client", "-connect", `${ip}:${PORT}`, "-alpn", "h2", "-CAfile", c.root, "-ign_eof"], "", 15_000);
+        const alert = `${s.stdout}\n${s.stderr}`.match(/.*alert certificate required.*/)?.[0]?.trim() ?? "";
+        row.evidence.handshake = { withClientCertificate: withCert.answer?.match(/^Cluster=.*$/m)?.[0], serverPresented: withCert.serverSans, withoutClientCertificate: { grpcJs: withoutCert.error, openssl: alert } };
+        expect(alert).toMatch(/SSL alert number 116/);
     });
 
     test("negative: a plaintext call to the server's address fails", async () => {
@@ -433,7 +479,12 @@ describe("negative: remote secrets", () => {
             rows[pairName(p)].evidence.remoteSecretRemoved = await callFails(p, `remote secret of ${p.server} removed from ${p.client}`);
             rows[pairName(p)].negative.remoteSecretRemoved = true;
         }
+        const plain = await timed("up", () => stack.up({ color: "never" }));
+        expect(plain.summary.result).toBe("succeeded");
+        const back = await Promise.all(SHOWN.map((p) => kube[p.client].getOrUndefined(`/api/v1/namespaces/${ISTIO_NS}/secrets/istio-remote-secret-${p.server}`)));
+        log(`EXPERIMENT plain up restored: ${back.map((b) => !!b)}; changes ${JSON.stringify(plain.summary.resourceChanges)}`);
         const r = await timed("up (restores remote secrets)", () => stack.up({ color: "never", refresh: true }));
+        log(`EXPERIMENT refresh up changes ${JSON.stringify(r.summary.resourceChanges)}`);
         expect(r.summary.result).toBe("succeeded");
         for (const p of SHOWN) {
             await kube[p.client].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/istio-remote-secret-${p.server}`);

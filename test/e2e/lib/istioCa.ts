@@ -12,7 +12,8 @@ import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
 import { Kube, isBedAddress } from "./kube";
 
-function varint(n: number): Buffer {
+/** A protobuf varint (also for lib/podProcess.ts's Echo call). */
+export function varint(n: number): Buffer {
     const out: number[] = [];
     while (n > 127) {
         out.push((n & 0x7f) | 0x80);
@@ -27,7 +28,8 @@ function encodeRequest(csr: string, validitySeconds: number): Buffer {
     return Buffer.concat([Buffer.from([0x0a]), varint(c.length), c, Buffer.from([0x18]), varint(validitySeconds)]);
 }
 
-function decodeResponse(b: Buffer): string[] {
+/** The strings in field 1 of a protobuf message (IstioCertificateResponse's cert_chain, Istio's EchoResponse's message). */
+export function decodeResponse(b: Buffer): string[] {
     const out: string[] = [];
     let i = 0;
     const readVarint = () => {
