@@ -200,7 +200,12 @@ export class PodProcesses {
         for (const { name, child } of this.children) {
             if (child.exitCode !== null || child.signalCode !== null) {
                 const tail = fs.readFileSync(this.logFile(name), "utf8").split("\n").slice(-30).join("\n");
-                throw new Error(`${this.o.pod}/${name} exited (${child.signalCode ?? child.exitCode}); last lines of ${this.logFile(name)}:\n${tail}`);
+                // inotify instances are counted per user on the whole machine (fs.inotify.max_user_instances, often 128);
+                // every API server, controller-manager and agent of every bed running as the same user takes some.
+                const hint = /inotify: too many open files/.test(tail)
+                    ? `\nThe machine's inotify instances for this user are used up (fs.inotify.max_user_instances = ${fs.readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8").trim()}): other beds running as the same user hold them; run fewer at once or raise the limit.`
+                    : "";
+                throw new Error(`${this.o.pod}/${name} exited (${child.signalCode ?? child.exitCode}); last lines of ${this.logFile(name)}:\n${tail}${hint}`);
             }
         }
     }
