@@ -448,15 +448,27 @@ describe.each(SHOWN)("$client → $server (one network): a call made in $client,
         expect(alert).toMatch(/SSL alert number 116/);
     });
 
-    test("negative: a plaintext call to the server's address fails", async () => {
+    /** The server's log lines (grpc-go, info) after `from` that say a client spoke plaintext to its TLS listener. */
+    const plaintextRefusals = (from: number) =>
+        fs.readFileSync(servers[server].logFile("app"), "utf8").slice(from).match(/.*ServerHandshake.*first record does not look like a TLS handshake.*/g) ?? [];
+    const serverLogSize = () => fs.statSync(servers[server].logFile("app")).size;
+
+    test("negative: a plaintext call to the server's address fails; the server saw a plaintext first record", async () => {
+        const from = serverLogSize();
         row.evidence.plaintext = await callFails(p, "plaintext grpc://", `grpc://${servers[server].ip}:${PORT}`, 30_000);
+        expect(plaintextRefusals(from).length).toBeGreaterThan(0);
         row.negative.plaintext = true;
     }, 5 * MIN);
 
-    test(`negative: without the DestinationRule in ${client} the call fails against the STRICT server; with it back it works`, async () => {
+    test(`negative: without the DestinationRule in ${client} the xDS call goes plaintext and fails against the STRICT server; with it back it works`, async () => {
         await kube[client].delete(`${DESTINATION_RULES}/echo-${server}-mtls`);
         try {
+            const from = serverLogSize();
             row.evidence.noDestinationRule = await callFails(p, "DestinationRule deleted");
+            // Proxyless gRPC has no auto-mTLS (grpcgen cds.go applyTLS): without ISTIO_MUTUAL the client speaks plaintext.
+            const refusals = plaintextRefusals(from);
+            expect(refusals.length).toBeGreaterThan(0);
+            row.evidence.noDestinationRuleServerSaw = refusals[refusals.length - 1]!.replace(/^.*?(ServerHandshake)/, "$1");
             row.negative.noDestinationRule = true;
         } finally {
             await createOrKeep(kube[client], DESTINATION_RULES, destinationRule(server));
