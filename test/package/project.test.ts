@@ -36,3 +36,9 @@ test("no declared key is required: the CLI would refuse the stack before the pro
     // meshId is required all the same: by the program, which names it.
     expect(commonSettings.meshId.safeParse(undefined).success).toBe(false);
 });
+
+test("every preview, up and destroy refreshes first, so the next up puts right what was changed behind the program's back", () => {
+    // Without it a remote secret deleted by hand stays deleted: the state still holds it and `up` has nothing to do
+    // (measured on the real engine: test/e2e/dataplane.e2e.ts). The CLI reads this as its default for --refresh.
+    expect(project.options).toEqual({ refresh: "always" });
+});
