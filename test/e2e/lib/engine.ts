@@ -1,0 +1,113 @@
+/**
+ * What the day-two suites (canary.e2e.ts, rotation.e2e.ts) read from the real engine, beyond lib/stack.ts:
+ * - a runbook step as the docs write it: ONE `up`, then `preview({ expectNoChanges: true })`;
+ * - the engine's own operations in a step, in the order it reported them (its events through `onEvent`): what it
+ *   created, updated in place, replaced (and how: create-before-delete or delete-before-replace) and deleted;
+ * - the program as it was before the kubernetes providers set `enableSecretMutable` (a resource transform on the
+ *   providers), to measure what the provider's default does to Secrets and to move a stack from it.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { EngineEvent, PreviewResult, PulumiFn, Stack, UpResult } from "@pulumi/pulumi/automation";
+import { meshProgram } from "./stack";
+
+export const PROVIDER_TYPE = "pulumi:providers:kubernetes";
+
+/**
+ * The program before b4e22a9: every kubernetes provider with the provider's default, `enableSecretMutable: false`
+ * (a Secret whose data changes is replaced). A transform on the provider resources, registered before the program
+ * declares anything, so the rest of the program is the current one.
+ */
+export const programWithoutSecretMutable: PulumiFn = async () => {
+    pulumi.runtime.registerResourceTransform((a) => (a.type === PROVIDER_TYPE ? { props: { ...a.props, enableSecretMutable: false }, opts: a.opts } : undefined));
+    return meshProgram();
+};
+
+/** One operation of the engine on one resource, as its events reported it. */
+export interface EngineOp {
+    /** Position in the step's event stream. */
+    seq: number;
+    /** When this process received the event (ms; the engine's own timestamps are whole seconds). */
+    at: number;
+    /** "pre" when the engine starts the step, "done" when it reports the outputs, "failed" on failure. */
+    phase: "pre" | "done" | "failed";
+    op: string;
+    type: string;
+    name: string;
+    urn: string;
+}
+
+/** The engine's operations of one step, from its events. */
+export class StepLog {
+    readonly ops: EngineOp[] = [];
+    private seq = 0;
+    readonly onEvent = (e: EngineEvent) => {
+        const at = Date.now();
+        const add = (phase: EngineOp["phase"], m: { op: string; type: string; urn: string } | undefined) => {
+            if (m) this.ops.push({ seq: this.seq, at, phase, op: m.op, type: m.type, urn: m.urn, name: m.urn.split("::").pop()! });
+        };
+        add("pre", e.resourcePreEvent?.metadata);
+        add("done", e.resOutputsEvent?.metadata);
+        add("failed", e.resOpFailedEvent?.metadata);
+        this.seq++;
+    };
+
+    /** "<op> <type> <name>" of every finished operation other than `same`/`read` (`ops` narrows it), in order. */
+    done(ops?: string[]): string[] {
+        return this.ops
+            .filter((o) => o.phase === "done" && !["same", "read"].includes(o.op) && (!ops || ops.includes(o.op)))
+            .map((o) => `${o.op} ${o.type} ${o.name}`);
+    }
+
+    /** The finished operations on resources whose name matches `name`, as "<op> <name>". */
+    on(name: RegExp): string[] {
+        return this.ops.filter((o) => o.phase === "done" && name.test(o.name) && !["same", "read"].includes(o.op)).map((o) => `${o.op} ${o.name}`);
+    }
+
+    /** Position of the first/last event matching `pred` (-1 when none). */
+    first(pred: (o: EngineOp) => boolean): number {
+        return this.ops.find(pred)?.seq ?? -1;
+    }
+    last(pred: (o: EngineOp) => boolean): number {
+        const all = this.ops.filter(pred);
+        return all.length ? all[all.length - 1].seq : -1;
+    }
+
+    /** Resource changes by kind of operation, for the report: {"update": [...names], ...}. */
+    byOp(): Record<string, string[]> {
+        const out: Record<string, string[]> = {};
+        for (const o of this.ops.filter((x) => x.phase === "done" && !["same", "read"].includes(x.op))) (out[o.op] ??= []).push(`${o.type.split(":").pop()} ${o.name}`);
+        return out;
+    }
+}
+
+/** Resource changes of a summary other than "same". */
+export const changesOf = (r: { summary: { resourceChanges?: Record<string, number> } }): Record<string, number> =>
+    Object.fromEntries(Object.entries(r.summary.resourceChanges ?? {}).filter(([k, v]) => k !== "same" && v > 0));
+
+export interface StepResult {
+    up: UpResult;
+    log: StepLog;
+    /** The preview right after the `up`, run with expectNoChanges (the engine fails it on any change). */
+    preview: PreviewResult;
+    upSeconds: number;
+    previewSeconds: number;
+}
+
+/** A runbook step: one `up` (it must succeed), then a preview that the engine itself fails on any change. */
+export async function upThenNoChanges(stack: Stack): Promise<StepResult> {
+    const log = new StepLog();
+    const t0 = Date.now();
+    const up = await stack.up({ onEvent: log.onEvent, color: "never" });
+    if (up.summary.result !== "succeeded") throw new Error(`up: ${up.summary.result}`);
+    const t1 = Date.now();
+    const preview = await stack.preview({ expectNoChanges: true, color: "never" });
+    return { up, log, preview, upSeconds: (t1 - t0) / 1000, previewSeconds: (Date.now() - t1) / 1000 };
+}
+
+/** The stack's resources in its state (the engine's checkpoint). */
+export const stateResources = async (s: Stack): Promise<any[]> => ((await s.exportStack()).deployment.resources ?? []) as any[];
+
+/** Each kubernetes provider's `enableSecretMutable` input as the state holds it, by provider name. */
+export async function providerSecretMutable(s: Stack): Promise<Record<string, unknown>> {
+    return Object.fromEntries((await stateResources(s)).filter((r) => r.type === PROVIDER_TYPE && !r.urn.endsWith("::default")).map((r) => [r.urn.split("::").pop(), r.inputs?.enableSecretMutable]));
+}
