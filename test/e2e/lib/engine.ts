@@ -58,9 +58,15 @@ export class StepLog {
             .map((o) => `${o.op} ${o.type} ${o.name}`);
     }
 
-    /** The finished operations on resources whose name matches `name`, as "<op> <name>". */
-    on(name: RegExp): string[] {
-        return this.ops.filter((o) => o.phase === "done" && name.test(o.name) && !["same", "read"].includes(o.op)).map((o) => `${o.op} ${o.name}`);
+    /** The finished operations (other than same/read) on the resources named `name`, in the order they finished. */
+    on(name: string): string[] {
+        return this.ops.filter((o) => o.phase === "done" && o.name === name && !["same", "read"].includes(o.op)).map((o) => o.op);
+    }
+
+    /** True when the engine started `first` on resource `name` before it started `then` on it. */
+    startedBefore(name: string, first: string, then: string): boolean {
+        const at = (op: string) => this.first((o) => o.phase === "pre" && o.name === name && o.op === op);
+        return at(first) >= 0 && at(then) > at(first);
     }
 
     /** Position of the first/last event matching `pred` (-1 when none). */
