@@ -86,9 +86,12 @@ export class StepLog {
     }
 }
 
-/** Resource changes of a summary other than "same". */
+/**
+ * Resource changes of an update's summary: what it did other than "same" and "read" (the program reads each east-west
+ * gateway's Service back, `Service.get`, on every run: a read changes nothing).
+ */
 export const changesOf = (r: { summary: { resourceChanges?: Record<string, number> } }): Record<string, number> =>
-    Object.fromEntries(Object.entries(r.summary.resourceChanges ?? {}).filter(([k, v]) => k !== "same" && v > 0));
+    Object.fromEntries(Object.entries(r.summary.resourceChanges ?? {}).filter(([k, v]) => !["same", "read"].includes(k) && v > 0));
 
 export interface StepResult {
     up: UpResult;
