@@ -157,9 +157,9 @@ async function runStep(name: string, cfg: Record<string, unknown>): Promise<Step
     return r;
 }
 
-/** Releases the engine deleted in a step, as "<cluster>/<release resource>". */
-const deletedReleases = (l: StepLog) => l.done(["delete"]).filter((o) => o.includes("kubernetes:helm.sh/v3:Release")).map((o) => o.split(" ").pop()!).sort();
-/** The engine's resource name of a cluster's istiod release (IstioPrimary `mesh-<cluster>`). */
+/** What the engine deleted in a step, as "<type> <name>", sorted. */
+const deleted = (l: StepLog) => l.done(["delete"]).map((o) => o.replace(/^delete /, "")).sort();
+/** The engine's name of a cluster's istiod release resource (IstioPrimary `mesh-<cluster>`). */
 const istiodReleaseName = (n: string, rev?: string) => `mesh-${n}-istiod${rev ? `-${rev}` : ""}`;
 
 /** The engine deleted last: every delete of the step started after its last create or update had finished. */
@@ -390,10 +390,10 @@ describe(`canary upgrade ${OLD.version} → ${NEW.version}, cluster by cluster, 
             if (i === 0) {
                 // Moving to revisions: the revisioned control plane and the tags first, then the engine deletes the
                 // unrevisioned istiod release, last.
-                expect(deletedReleases(r.log)).toEqual(NAMES.map((n) => istiodReleaseName(n)).sort());
+                expect(deleted(r.log)).toEqual(NAMES.map((n) => `kubernetes:helm.sh/v3:Release ${istiodReleaseName(n)}`).sort());
                 expectDeletesLast(r.log);
             } else if (name.startsWith("4")) {
-                expect(deletedReleases(r.log)).toEqual(NAMES.map((n) => istiodReleaseName(n, OLD.name)).sort());
+                expect(deleted(r.log)).toEqual(NAMES.map((n) => `kubernetes:helm.sh/v3:Release ${istiodReleaseName(n, OLD.name)}`).sort());
                 expectDeletesLast(r.log);
             } else {
                 expect(r.log.done(["delete"])).toEqual([]);
