@@ -13,12 +13,19 @@ import { meshProgram } from "./stack";
 export const PROVIDER_TYPE = "pulumi:providers:kubernetes";
 
 /**
- * The program before b4e22a9: every kubernetes provider with the provider's default, `enableSecretMutable: false`
- * (a Secret whose data changes is replaced). A transform on the provider resources, registered before the program
- * declares anything, so the rest of the program is the current one.
+ * The program before b4e22a9: the kubernetes providers without `enableSecretMutable`, so the provider's default
+ * applies (false: a Secret whose data changes is replaced). A transform on the provider resources, registered
+ * before the program declares anything, drops the input, so the rest of the program is the current one. (Setting it
+ * to `false` instead would store a boolean where the SDK stores provider inputs as strings, and an input the old
+ * program never had: dropping it is the old program's provider exactly.)
  */
 export const programWithoutSecretMutable: PulumiFn = async () => {
-    pulumi.runtime.registerResourceTransform((a) => (a.type === PROVIDER_TYPE ? { props: { ...a.props, enableSecretMutable: false }, opts: a.opts } : undefined));
+    pulumi.runtime.registerResourceTransform((a) => {
+        if (a.type !== PROVIDER_TYPE) return undefined;
+        const props = { ...a.props };
+        delete props.enableSecretMutable;
+        return { props, opts: a.opts };
+    });
     return meshProgram();
 };
 
