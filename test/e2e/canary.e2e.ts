@@ -152,7 +152,7 @@ async function runStep(name: string, cfg: Record<string, unknown>): Promise<Step
     timings[`${name}: up`] = Math.round(r.upSeconds * 10) / 10;
     timings[`${name}: preview (expectNoChanges)`] = Math.round(r.previewSeconds * 10) / 10;
     steps[name] = r;
-    report[name] = { changes: changesOf(r.up), operations: r.log.byOp() };
+    report[name] = { changes: changesOf(r.up), operations: r.log.byOp(), slowest: r.log.durations() };
     log(`${name}: ${JSON.stringify(report[name])}`);
     return r;
 }
@@ -233,76 +233,80 @@ function probeTagMoves(before: Step | undefined, step: Step) {
     };
 }
 
-/** Everything a runbook step must show on the bed. */
+/** Everything a runbook step must show on the bed, in every cluster at once (each cluster's checks are its own). */
 async function checkStep(name: string, step: Step): Promise<void> {
-    for (const n of NAMES) {
-        const others = topology.others(n);
-        // The releases: istio-base of the newest revision, one istiod per revision (the unrevisioned `istiod` is gone).
-        const releases = await helmReleases(kube[n]);
-        expect({ cluster: n, unrevisioned: releases.istiod }).toEqual({ cluster: n, unrevisioned: undefined });
-        const want = Object.fromEntries(step.revisions.map((r) => [`istiod-${r}`, versionOf(r)]));
-        const got = Object.fromEntries(Object.entries(releases).filter(([k, v]) => k.startsWith("istiod-") && v.status === "deployed").map(([k, v]) => [k, v.chartVersion]));
-        expect({ cluster: n, istiods: got }).toEqual({ cluster: n, istiods: want });
-        expect({ cluster: n, base: releases["istio-base"]?.chartVersion }).toEqual({ cluster: n, base: step.revisions.map(versionOf).sort().pop() });
-        // Every revision's istiod sees every other cluster.
-        for (const rev of step.revisions) {
+    await Promise.all(NAMES.map((n) => checkCluster(name, step, n)));
+    log(`${name}: checked on the bed`);
+}
+
+async function checkCluster(name: string, step: Step, n: string): Promise<void> {
+    const others = topology.others(n);
+    // The releases: istio-base of the newest revision, one istiod per revision (the unrevisioned `istiod` is gone).
+    const releases = await helmReleases(kube[n]);
+    expect({ cluster: n, unrevisioned: releases.istiod }).toEqual({ cluster: n, unrevisioned: undefined });
+    const want = Object.fromEntries(step.revisions.map((r) => [`istiod-${r}`, versionOf(r)]));
+    const got = Object.fromEntries(Object.entries(releases).filter(([k, v]) => k.startsWith("istiod-") && v.status === "deployed").map(([k, v]) => [k, v.chartVersion]));
+    expect({ cluster: n, istiods: got }).toEqual({ cluster: n, istiods: want });
+    expect({ cluster: n, base: releases["istio-base"]?.chartVersion }).toEqual({ cluster: n, base: step.revisions.map(versionOf).sort().pop() });
+    // Every revision's istiod sees every other cluster.
+    await Promise.all(
+        step.revisions.map(async (rev) => {
             const synced = await eventually(`${n} ${rev}: clusterz lists ${others.join(", ")} synced`, () => checks.clusterzSynced(istiod[n][rev], others), 3 * MIN, 1000);
             log(`${name} ${n} istiod-${rev}: clusterz ${JSON.stringify(synced.map((c: any) => `${c.id}=${c.syncStatus}`))}`);
-        }
-        // Each tag's webhook points at its revision's Service and has a caBundle (patched by that revision's istiod).
-        for (const [tag, rev] of Object.entries(step.tags[n])) {
-            await eventually(
-                `${n}: istio-revision-tag-${tag} → istiod-${rev} with a caBundle`,
-                async () => {
-                    const mwc = await kube[n].get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-revision-tag-${tag}`);
-                    return mwc.webhooks.every((w: any) => w.clientConfig.service.name === `istiod-${rev}` && w.clientConfig.caBundle) && mwc.metadata.labels["istio.io/rev"] === rev;
-                },
-                2 * MIN,
-                500,
-            );
-        }
-        const tagMwcs = (await kube[n].list("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations")).map((m) => m.metadata.name).filter((x) => x.startsWith("istio-revision-tag-")).sort();
-        expect({ cluster: n, tagMwcs }).toEqual({ cluster: n, tagMwcs: Object.keys(step.tags[n]).map((t) => `istio-revision-tag-${t}`).sort() });
-        // Namespaces by tag: `sample` (istio.io/rev=prod-stable, from the program) and a canary namespace of the test's.
-        for (const [namespace, tag] of [["sample", "prod-stable"], [CANARY_NS, "prod-canary"]] as const) {
-            const rev = step.tags[n][tag];
-            const injected = await injectedBy(kube[n], namespace);
-            log(`${name} ${n}: pod in ${namespace} (istio.io/rev=${tag}) injected with ${injected.proxyImage}, discovery ${injected.discoveryAddress}`);
-            expect({ cluster: n, namespace, ...injected }).toEqual({
-                cluster: n,
-                namespace,
-                proxyImage: expect.stringMatching(new RegExp(`/proxyv2:${versionOf(rev).replace(/\./g, "\\.")}$`)),
-                discoveryAddress: `istiod-${rev}.istio-system.svc:15012`,
-            });
-        }
-        // The east-west gateway's pods (multi-network only; made by the Deployment controller, injected by the real
-        // webhook) follow the workload tag: its chart is that revision's, so a tag move rolls them out.
-        if (topology.multiNetwork) {
-            const stable = step.tags[n]["prod-stable"];
-            let lastSeen: unknown;
-            const gatewayPods = await eventually(
-                `${n}: east-west gateway pods injected by ${stable}`,
-                async () => {
-                    const pods = (await kube[n].list(`/api/v1/namespaces/${ISTIO_NS}/pods`, `labelSelector=${encodeURIComponent("istio=eastwestgateway")}`)).filter((p) => !p.metadata.deletionTimestamp);
-                    const seen = pods.map((p) => {
-                        const proxy = p.spec.containers.find((c: any) => c.name === "istio-proxy");
-                        return { pod: p.metadata.name, rev: p.metadata.labels["istio.io/rev"], image: proxy?.image, discovery: JSON.parse(proxy?.env?.find((e: any) => e.name === "PROXY_CONFIG")?.value ?? "{}").discoveryAddress };
-                    });
-                    lastSeen = seen;
-                    return seen.length > 0 && seen.every((x) => x.rev === "prod-stable" && x.image?.endsWith(`:${versionOf(stable)}`) && x.discovery === `istiod-${stable}.istio-system.svc:15012`) && seen;
-                },
-                3 * MIN,
-                1000,
-            ).catch((e) => {
-                throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(lastSeen)}`);
-            });
-            log(`${name} ${n}: east-west gateway pods ${JSON.stringify(gatewayPods)}`);
-        }
-        // `istio-injection=enabled` namespaces go to the default tag's revision.
-        const def = await injectedBy(kube[n], DEFAULT_NS);
-        expect({ cluster: n, ...def }).toEqual({ cluster: n, proxyImage: expect.stringContaining(`:${versionOf(step.tags[n].default)}`), discoveryAddress: `istiod-${step.tags[n].default}.istio-system.svc:15012` });
+        }),
+    );
+    // Each tag's webhook points at its revision's Service and has a caBundle (patched by that revision's istiod).
+    for (const [tag, rev] of Object.entries(step.tags[n])) {
+        await eventually(
+            `${n}: istio-revision-tag-${tag} → istiod-${rev} with a caBundle`,
+            async () => {
+                const mwc = await kube[n].get(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-revision-tag-${tag}`);
+                return mwc.webhooks.every((w: any) => w.clientConfig.service.name === `istiod-${rev}` && w.clientConfig.caBundle) && mwc.metadata.labels["istio.io/rev"] === rev;
+            },
+            2 * MIN,
+            500,
+        );
     }
-    log(`${name}: checked on the bed`);
+    const tagMwcs = (await kube[n].list("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations")).map((m) => m.metadata.name).filter((x) => x.startsWith("istio-revision-tag-")).sort();
+    expect({ cluster: n, tagMwcs }).toEqual({ cluster: n, tagMwcs: Object.keys(step.tags[n]).map((t) => `istio-revision-tag-${t}`).sort() });
+    // Namespaces by tag: `sample` (istio.io/rev=prod-stable, from the program) and a canary namespace of the test's.
+    for (const [namespace, tag] of [["sample", "prod-stable"], [CANARY_NS, "prod-canary"]] as const) {
+        const rev = step.tags[n][tag];
+        const injected = await injectedBy(kube[n], namespace);
+        log(`${name} ${n}: pod in ${namespace} (istio.io/rev=${tag}) injected with ${injected.proxyImage}, discovery ${injected.discoveryAddress}`);
+        expect({ cluster: n, namespace, ...injected }).toEqual({
+            cluster: n,
+            namespace,
+            proxyImage: expect.stringMatching(new RegExp(`/proxyv2:${versionOf(rev).replace(/\./g, "\\.")}$`)),
+            discoveryAddress: `istiod-${rev}.istio-system.svc:15012`,
+        });
+    }
+    // The east-west gateway's pods (multi-network only; made by the Deployment controller, injected by the real
+    // webhook) follow the workload tag: its chart is that revision's, so a tag move rolls them out.
+    if (topology.multiNetwork) {
+        const stable = step.tags[n]["prod-stable"];
+        let lastSeen: unknown;
+        const gatewayPods = await eventually(
+            `${n}: east-west gateway pods injected by ${stable}`,
+            async () => {
+                const pods = (await kube[n].list(`/api/v1/namespaces/${ISTIO_NS}/pods`, `labelSelector=${encodeURIComponent("istio=eastwestgateway")}`)).filter((p) => !p.metadata.deletionTimestamp);
+                const seen = pods.map((p) => {
+                    const proxy = p.spec.containers.find((c: any) => c.name === "istio-proxy");
+                    return { pod: p.metadata.name, rev: p.metadata.labels["istio.io/rev"], image: proxy?.image, discovery: JSON.parse(proxy?.env?.find((e: any) => e.name === "PROXY_CONFIG")?.value ?? "{}").discoveryAddress };
+                });
+                lastSeen = seen;
+                return seen.length > 0 && seen.every((x) => x.rev === "prod-stable" && x.image?.endsWith(`:${versionOf(stable)}`) && x.discovery === `istiod-${stable}.istio-system.svc:15012`) && seen;
+            },
+            3 * MIN,
+            1000,
+        ).catch((e) => {
+            throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(lastSeen)}`);
+        });
+        log(`${name} ${n}: east-west gateway pods ${JSON.stringify(gatewayPods)}`);
+    }
+    // `istio-injection=enabled` namespaces go to the default tag's revision.
+    const def = await injectedBy(kube[n], DEFAULT_NS);
+    expect({ cluster: n, ...def }).toEqual({ cluster: n, proxyImage: expect.stringContaining(`:${versionOf(step.tags[n].default)}`), discoveryAddress: `istiod-${step.tags[n].default}.istio-system.svc:15012` });
 }
 
 beforeAll(async () => {

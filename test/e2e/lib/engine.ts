@@ -85,6 +85,21 @@ export class StepLog {
         return all.length ? all[all.length - 1].seq : -1;
     }
 
+    /**
+     * Where the step's time went: each operation other than same/read, "<seconds> <op> <type> <name>", from the
+     * engine starting it to its outputs, longest first (`limit` of them).
+     */
+    durations(limit = 10): string[] {
+        const open = new Map<string, number>();
+        const out: { s: number; what: string }[] = [];
+        for (const o of this.ops) {
+            const key = `${o.op} ${o.urn}`;
+            if (o.phase === "pre") open.set(key, o.at);
+            else if (open.has(key) && !["same", "read"].includes(o.op)) out.push({ s: (o.at - open.get(key)!) / 1000, what: `${o.op} ${o.type.split(":").pop()} ${o.name}${o.phase === "failed" ? " (failed)" : ""}` });
+        }
+        return out.sort((a, b) => b.s - a.s).slice(0, limit).map((x) => `${x.s.toFixed(1)} s ${x.what}`);
+    }
+
     /** Resource changes by kind of operation, for the report: {"update": [...names], ...}. */
     byOp(): Record<string, string[]> {
         const out: Record<string, string[]> = {};
