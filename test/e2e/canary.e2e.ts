@@ -152,7 +152,7 @@ async function runStep(name: string, cfg: Record<string, unknown>): Promise<Step
     timings[`${name}: up`] = Math.round(r.upSeconds * 10) / 10;
     timings[`${name}: preview (expectNoChanges)`] = Math.round(r.previewSeconds * 10) / 10;
     steps[name] = r;
-    report[name] = { changes: changesOf(r.up), operations: r.log.byOp(), slowest: r.log.durations() };
+    report[name] = { changes: changesOf(r.up), operations: r.log.byOp(), slowest: r.log.durations(8), slowestWithSame: r.log.durations(5, true), previewSlowest: r.previewLog.durations(5, true) };
     log(`${name}: ${JSON.stringify(report[name])}`);
     return r;
 }
@@ -357,18 +357,16 @@ describe(`canary upgrade ${OLD.version} → ${NEW.version}, cluster by cluster, 
     test(`-1 an existing stack without revisions (unrevisioned istiod ${OLD.version})`, async () => {
         await runStep("-1 unrevisioned", unrevisionedConfig());
         // The test's own namespaces, created once: one selected by the canary tag, one by `istio-injection=enabled`.
-        for (const n of NAMES) {
+        await Promise.all(NAMES.map(async (n) => {
             await kube[n].create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: CANARY_NS, labels: { "istio.io/rev": "prod-canary" } } });
             await kube[n].create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: DEFAULT_NS, labels: { "istio-injection": "enabled" } } });
-        }
-        for (const n of NAMES) {
             expect({ cluster: n, istiod: (await helmReleases(kube[n])).istiod?.chartVersion }).toEqual({ cluster: n, istiod: OLD.version });
             await eventually(`${n}: unrevisioned istiod synced`, () => checks.clusterzSynced(istiod[n][""], topology.others(n)), 3 * MIN, 1000);
             // The unrevisioned injector leaves discoveryAddress at its default (istiod.istio-system.svc:15012) out of PROXY_CONFIG.
             const injected = await injectedBy(kube[n], "sample");
             log(`-1 ${n}: pod in sample (istio-injection=enabled) injected with ${injected.proxyImage}, discovery "${injected.discoveryAddress}"`);
             expect({ cluster: n, ...injected }).toEqual({ cluster: n, proxyImage: expect.stringMatching(new RegExp(`/proxyv2:${OLD.version.replace(/\./g, "\\.")}$`)), discoveryAddress: expect.not.stringContaining("istiod-") });
-        }
+        }));
     }, 60 * MIN);
 
     const stepList = Object.entries(STEPS);

@@ -86,16 +86,18 @@ export class StepLog {
     }
 
     /**
-     * Where the step's time went: each operation other than same/read, "<seconds> <op> <type> <name>", from the
-     * engine starting it to its outputs, longest first (`limit` of them).
+     * Where the step's time went: each operation of a provider's resource other than same/read (`withSame`: same
+     * too, where a "same" is a diff the provider computed), "<seconds> <op> <type> <name>", from the engine starting
+     * it to its outputs, longest first (`limit` of them).
      */
-    durations(limit = 10): string[] {
+    durations(limit = 10, withSame = false): string[] {
         const open = new Map<string, number>();
         const out: { s: number; what: string }[] = [];
         for (const o of this.ops) {
             const key = `${o.op} ${o.urn}`;
             if (o.phase === "pre") open.set(key, o.at);
-            else if (open.has(key) && !["same", "read"].includes(o.op)) out.push({ s: (o.at - open.get(key)!) / 1000, what: `${o.op} ${o.type.split(":").pop()} ${o.name}${o.phase === "failed" ? " (failed)" : ""}` });
+            // Components (the program's own types, the stack) only span their children's time: left out.
+            else if (open.has(key) && !/^(istio-multicluster:|pulumi:pulumi:Stack)/.test(o.type) && (withSame || !["same", "read"].includes(o.op))) out.push({ s: (o.at - open.get(key)!) / 1000, what: `${o.op} ${o.type.split(":").pop()} ${o.name}${o.phase === "failed" ? " (failed)" : ""}` });
         }
         return out.sort((a, b) => b.s - a.s).slice(0, limit).map((x) => `${x.s.toFixed(1)} s ${x.what}`);
     }
@@ -120,6 +122,8 @@ export interface StepResult {
     log: StepLog;
     /** The preview right after the `up`, run with expectNoChanges (the engine fails it on any change). */
     preview: PreviewResult;
+    /** The preview's operations (all "same" when it passes), for where its time went. */
+    previewLog: StepLog;
     upSeconds: number;
     previewSeconds: number;
 }
@@ -131,8 +135,9 @@ export async function upThenNoChanges(stack: Stack): Promise<StepResult> {
     const up = await stack.up({ onEvent: log.onEvent, color: "never" });
     if (up.summary.result !== "succeeded") throw new Error(`up: ${up.summary.result}`);
     const t1 = Date.now();
-    const preview = await stack.preview({ expectNoChanges: true, color: "never" });
-    return { up, log, preview, upSeconds: (t1 - t0) / 1000, previewSeconds: (Date.now() - t1) / 1000 };
+    const previewLog = new StepLog();
+    const preview = await stack.preview({ expectNoChanges: true, color: "never", onEvent: previewLog.onEvent });
+    return { up, log, preview, previewLog, upSeconds: (t1 - t0) / 1000, previewSeconds: (Date.now() - t1) / 1000 };
 }
 
 /** The stack's resources in its state (the engine's checkpoint). */
