@@ -326,6 +326,7 @@ export function deploySamples(
             clusterName: c.clusterName,
             provider: c.provider,
             istiod: mesh.istiodReleases[c.clusterName],
+            workloadInjection: mesh.workloadInjection[c.clusterName],
             loadBalancerDependencies: c.loadBalancerDependencies,
         })),
         istioVersion: frontRevision?.version ?? istio.istioVersion,

@@ -35,6 +35,11 @@ export interface EastWestGatewayArgs {
     /** The istiod release: the gateway's pods get their proxy image from istiod's injection webhook. */
     istiod: k8s.helm.v3.Release;
     /**
+     * What else the gateway's pods need to be injected, as outputs (`urn`s): with revisions, the webhook of
+     * `revisionTag` (Mesh.workloadInjection). The release waits for it, so no pod is created before it exists.
+     */
+    workloadInjection?: pulumi.Input<pulumi.Input<string>[]>;
+    /**
      * What the gateway's LoadBalancer Service needs (a load-balancer controller, subnet permissions), as
      * outputs of those resources (`urn`s).
      */
@@ -133,7 +138,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
                         ),
                     ),
             },
-            { parent: this, provider, dependsOn: waitFor(args.istiod, args.loadBalancerDependencies) },
+            { parent: this, provider, dependsOn: waitFor(args.istiod, args.workloadInjection, args.loadBalancerDependencies) },
         );
 
         // Needs the Gateway CRD (base) and, with validation failing closed, a running istiod.

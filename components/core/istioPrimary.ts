@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../common/istioVersion";
-import { waitFor } from "../common/dependencies";
+import { dependencyValues, waitFor } from "../common/dependencies";
 import { ClusterRevisions, declareRevisionedIstio, workloadRevision } from "./revisions";
 import { checkIstioValues, IstioValues, withOverlay } from "./istioValues";
 
@@ -112,6 +112,13 @@ export class IstioPrimary extends pulumi.ComponentResource {
     public readonly istiod: k8s.helm.v3.Release;
     /** Every istiod release by revision name (without revisions: the one release, under ""). */
     public readonly istiodRevisions: Record<string, k8s.helm.v3.Release>;
+    /**
+     * What the cluster's own workloads (gateways, samples) must wait for so that their pods come up injected, as
+     * values (`urn`s): istiod and, with revisions, the webhook of the tag they select (`workloadTag`). Without the
+     * tag's webhook a pod labelled `istio.io/rev=<tag>` is created as it is, with `image: auto` (seen on the real
+     * engine: the east-west gateway rolled out before its tag's webhook existed, or moved, and kept uninjected pods).
+     */
+    public readonly workloadInjection: pulumi.Output<string[]>;
 
     constructor(name: string, args: IstioPrimaryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:IstioPrimary", name, {}, opts);
@@ -176,6 +183,10 @@ export class IstioPrimary extends pulumi.ComponentResource {
             { parent: this, provider, dependsOn: [this.base, this.caCertsSecret] },
         );
         this.istiodRevisions = revisioned ? revisioned.istiods : { "": this.istiod };
+        this.workloadInjection = dependencyValues(
+            [this.istiod.urn],
+            revisioned ? revisioned.tags[args.revisions!.workloadTag].ready.apply((objects) => pulumi.all(objects.map((o) => o.urn))) : undefined,
+        );
 
         if (args.strictMtls ?? true) {
             // Needs the CRD (base) and, with validation failing closed, a running istiod.

@@ -126,6 +126,11 @@ export class Mesh extends pulumi.ComponentResource {
     // pass components of this package between languages. What others build on is exposed below.
     /** Each cluster's istiod release, by cluster name: sidecar injection and validation work once it is ready. */
     public readonly istiodReleases: Record<string, k8s.helm.v3.Release>;
+    /**
+     * Per cluster, what workloads that use the mesh's workload tag must wait for to be injected (istiod and, with
+     * revisions, that tag's webhook), as values (`urn`s): see IstioPrimary.workloadInjection.
+     */
+    public readonly workloadInjection: Record<string, pulumi.Output<string[]>>;
     /** East-west gateway load-balancer address per cluster (empty on a single network). */
     public readonly eastWestGatewayAddresses: pulumi.Output<Record<string, string>>;
     public readonly rootCertPem: pulumi.Output<string>;
@@ -186,6 +191,7 @@ export class Mesh extends pulumi.ComponentResource {
                         provider: cluster.provider,
                         serviceAnnotations: cluster.gatewayServiceAnnotations,
                         istiod: primary.istiod,
+                        workloadInjection: primary.workloadInjection,
                         loadBalancerDependencies: cluster.loadBalancerDependencies,
                         ...(revisions ? { revisionTag: revisions.workloadTag } : {}),
                         values: istioValues.gateway,
@@ -220,6 +226,7 @@ export class Mesh extends pulumi.ComponentResource {
         }
 
         this.istiodReleases = Object.fromEntries(Object.entries(primaries).map(([cluster, primary]) => [cluster, primary.istiod]));
+        this.workloadInjection = Object.fromEntries(Object.entries(primaries).map(([cluster, primary]) => [cluster, primary.workloadInjection]));
         this.rootCertPem = ca.rootCertPem;
         this.caValidityDays = ca.validityDays;
         this.eastWestGatewayAddresses = pulumi

@@ -41,6 +41,11 @@ export interface SampleAppsCluster {
     provider: k8s.Provider;
     /** The cluster's istiod release: injection and validation webhooks are ready once it is. */
     istiod: k8s.helm.v3.Release;
+    /**
+     * What else the samples' pods need to be injected, as outputs (`urn`s): with revisions, the webhook of the tag
+     * the sample namespaces and the ingress gateway select (Mesh.workloadInjection).
+     */
+    workloadInjection?: pulumi.Input<pulumi.Input<string>[]>;
     /** What a LoadBalancer Service (the ingress gateway's) needs in this cluster, as outputs (`urn`s). */
     loadBalancerDependencies?: pulumi.Input<pulumi.Input<string>[]>;
 }
@@ -210,10 +215,9 @@ export class SampleApps extends pulumi.ComponentResource {
             const provider = cluster.provider;
             const resourceName = `${name}-${clusterName}-${suffix(manifest)}`;
             const nsKey = `${clusterName}/${manifest.metadata.namespace}`;
-            // Namespaces first; everything after istiod, so pods get sidecars and Istio objects pass validation.
-            const dependsOn: pulumi.Resource[] = [cluster.istiod];
-            const ns = namespaces.get(nsKey);
-            if (ns) dependsOn.push(ns);
+            // Namespaces first; everything after istiod (and the webhook of the tag the samples select), so pods get
+            // sidecars and Istio objects pass validation.
+            const dependsOn = waitFor(cluster.istiod, cluster.workloadInjection, namespaces.get(nsKey));
             const o: pulumi.CustomResourceOptions = { parent: this, provider, dependsOn };
             const { apiVersion, kind, ...rest } = manifest;
             // The objects are not kept as properties: the component host cannot express a map of resources.
@@ -249,7 +253,7 @@ export class SampleApps extends pulumi.ComponentResource {
                     }, args.revisionTag),
                 },
                 // Its pods use `image: auto`, which istiod's injection webhook fills in.
-                { parent: this, provider: front.provider, dependsOn: waitFor(front.istiod, front.loadBalancerDependencies) },
+                { parent: this, provider: front.provider, dependsOn: waitFor(front.istiod, front.workloadInjection, front.loadBalancerDependencies) },
             );
             if (args.bookinfo.ingressServiceType === "LoadBalancer") {
                 const service = k8s.core.v1.Service.get(

@@ -160,6 +160,24 @@ test("remote-secret reader tokens wait for every istiod release of their source 
     expect(dependsOn(run.resources, tag, run.resources.find((r) => r.name === `mesh-cluster1-istiod-${NEW.name}`)!)).toBe(true);
 });
 
+test("the cluster's own workloads wait for the webhook of the tag they select, at every runbook step", () => {
+    // Found on the real engine (test/e2e/canary.e2e.ts): the east-west gateway rolled out before its tag's webhook
+    // existed (or had moved), and its pods kept `image: auto`, uninjected.
+    for (const [step, run] of Object.entries(runs)) {
+        for (const cluster of ["cluster1", "cluster2", "cluster3"]) {
+            const webhook = run.resources.find((r) => r.type === MWC && r.name === `mesh-${cluster}-istio-revision-tag-prod-stable`)!;
+            const workloads = run.resources.filter(
+                (r) =>
+                    (r.type === RELEASE && /gateway/.test(r.inputs.name) && r.name.includes(`-${cluster}-`)) ||
+                    (r.type === "kubernetes:apps/v1:Deployment" && r.name.startsWith(`samples-${cluster}-`)),
+            );
+            expect(workloads.filter((r) => r.type === RELEASE).length).toBeGreaterThan(0);
+            expect(workloads.filter((r) => r.type !== RELEASE).length).toBeGreaterThan(0);
+            for (const w of workloads) expect({ step, cluster, workload: w.name, waits: dependsOn(run.resources, w, webhook) }).toEqual({ step, cluster, workload: w.name, waits: true });
+        }
+    }
+});
+
 // ---- wrong combinations --------------------------------------------------------------------------------
 
 const mesh = (m: Partial<MeshRevisions>): MeshRevisions => ({ revisions: [OLD, NEW], defaultRevision: OLD.name, ...m });

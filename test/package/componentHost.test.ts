@@ -184,7 +184,7 @@ test("a Mesh constructed through the component provider, as from another languag
         expect(dependsOn(run.resources, gateway, lbPermission)).toBe(true);
     }
     expect(run.resources.filter((r) => r.type === "istio-multicluster:index:RemoteSecret")).toHaveLength(2);
-    expect(run.outputs.stateKeys).toEqual(["caValidityDays", "eastWestGatewayAddresses", "istiodReleases", "rootCertPem"]);
+    expect(run.outputs.stateKeys).toEqual(["caValidityDays", "eastWestGatewayAddresses", "istiodReleases", "rootCertPem", "workloadInjection"]);
     expect(run.outputs.istiodClusters).toEqual(["east", "west"]);
 }, 120000);
 

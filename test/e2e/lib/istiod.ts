@@ -77,6 +77,13 @@ export interface IstiodOperatorOptions {
      * one real pilot-discovery per revision in one cluster. Unset: the unrevisioned `istiod`.
      */
     revision?: string;
+    /**
+     * Keep a running istiod while `cacerts` is absent, on the files it last had (what a pod does: deleting a Secret
+     * it mounts does not restart it), and write the new files once the Secret is back. Off: the operator stops
+     * istiod when `cacerts` is gone. On for suites that measure a delete-then-create replacement of `cacerts`, so
+     * the bed does not add a restart that no cluster would make.
+     */
+    keepRunningWithoutCacerts?: boolean;
 }
 
 /** Listener flags of pilot-discovery (pilot/cmd/pilot-discovery/app/cmd.go, pkg/ctrlz/options.go). */
@@ -200,6 +207,7 @@ export class IstiodOperator {
             k.getOrUndefined(`/api/v1/namespaces/${ISTIO_NS}/services/${this.istiodName}`),
             k.getOrUndefined(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/${this.istiodName}`),
         ]);
+        if (!secret && svc && dep && this.o.keepRunningWithoutCacerts && this.running) return;
         if (!secret || !svc || !dep) {
             if (this.proc) await this.kill("istiod objects gone");
             return;

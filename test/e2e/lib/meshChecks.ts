@@ -105,7 +105,12 @@ export function bedClusters(bed: Bed, names: string[]): BedCluster[] {
 }
 
 /** For every cluster, an admin Kube client in `kube` and a started real istiod in `istiod` (work dir under `root`). */
-export function startIstiods(clusters: BedCluster[], o: { root: string; log: (msg: string) => void; gatePodReadiness: boolean }, kube: Record<string, Kube>, istiod: Record<string, IstiodOperator>): void {
+export function startIstiods(
+    clusters: BedCluster[],
+    o: { root: string; log: (msg: string) => void; gatePodReadiness: boolean; keepRunningWithoutCacerts?: boolean },
+    kube: Record<string, Kube>,
+    istiod: Record<string, IstiodOperator>,
+): void {
     for (const c of clusters) {
         kube[c.name] = Kube.fromKubeconfig(fs.readFileSync(c.kubeconfigPath, "utf8"), c.name);
         istiod[c.name] = new IstiodOperator({
@@ -116,6 +121,7 @@ export function startIstiods(clusters: BedCluster[], o: { root: string; log: (ms
             binaryFor: pilotDiscovery,
             log: o.log,
             gatePodReadiness: o.gatePodReadiness,
+            keepRunningWithoutCacerts: o.keepRunningWithoutCacerts,
         });
         istiod[c.name].start();
     }

@@ -44,15 +44,23 @@ function withTmp(fn) {
 
 const openssl = (args, cwd) => execFileSync("openssl", args, { cwd, stdio: ["ignore", "pipe", "pipe"] }).toString("utf8");
 
+/**
+ * The subject as openssl's -subj, with every field of the tls provider's `subject` in the order Go's
+ * pkix.Name.ToRDNSequence writes them (the real provider builds a pkix.Name). A field left out here would make two
+ * different subjects one CSR: the program's `serialNumber` (a new intermediate or root generation) once was.
+ */
 function subjectString(s = {}) {
     const parts = [];
     const add = (k, v) => v && parts.push(`/${k}=${String(v).replace(/\//g, "\\/")}`);
     add("C", s.country);
     add("ST", s.province);
     add("L", s.locality);
+    for (const street of s.streetAddresses ?? []) add("street", street);
+    add("postalCode", s.postalCode);
     add("O", s.organization);
     add("OU", s.organizationalUnit);
     add("CN", s.commonName);
+    add("serialNumber", s.serialNumber);
     return parts.join("") || "/";
 }
 

@@ -1,0 +1,149 @@
+/**
+ * What the day-two suites (canary.e2e.ts, rotation.e2e.ts) read from the real engine, beyond lib/stack.ts:
+ * - a runbook step as the docs write it: ONE `up`, then `preview({ expectNoChanges: true })`;
+ * - the engine's own operations in a step, in the order it reported them (its events through `onEvent`): what it
+ *   created, updated in place, replaced (and how: create-before-delete or delete-before-replace) and deleted;
+ * - the program as it was before the kubernetes providers set `enableSecretMutable` (a resource transform on the
+ *   providers), to measure what the provider's default does to Secrets and to move a stack from it.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { EngineEvent, PreviewResult, PulumiFn, Stack, UpResult } from "@pulumi/pulumi/automation";
+import { meshProgram } from "./stack";
+
+export const PROVIDER_TYPE = "pulumi:providers:kubernetes";
+
+/**
+ * The program before b4e22a9: the kubernetes providers without `enableSecretMutable`, so the provider's default
+ * applies (false: a Secret whose data changes is replaced). A transform on the provider resources, registered
+ * before the program declares anything, drops the input, so the rest of the program is the current one. (Setting it
+ * to `false` instead would store a boolean where the SDK stores provider inputs as strings, and an input the old
+ * program never had: dropping it is the old program's provider exactly.)
+ */
+export const programWithoutSecretMutable: PulumiFn = async () => {
+    pulumi.runtime.registerResourceTransform((a) => {
+        if (a.type !== PROVIDER_TYPE) return undefined;
+        const props = { ...a.props };
+        delete props.enableSecretMutable;
+        return { props, opts: a.opts };
+    });
+    return meshProgram();
+};
+
+/** One operation of the engine on one resource, as its events reported it. */
+export interface EngineOp {
+    /** Position in the step's event stream. */
+    seq: number;
+    /** When this process received the event (ms; the engine's own timestamps are whole seconds). */
+    at: number;
+    /** "pre" when the engine starts the step, "done" when it reports the outputs, "failed" on failure. */
+    phase: "pre" | "done" | "failed";
+    op: string;
+    type: string;
+    name: string;
+    urn: string;
+}
+
+/** The engine's operations of one step, from its events. */
+export class StepLog {
+    readonly ops: EngineOp[] = [];
+    private seq = 0;
+    readonly onEvent = (e: EngineEvent) => {
+        const at = Date.now();
+        const add = (phase: EngineOp["phase"], m: { op: string; type: string; urn: string } | undefined) => {
+            if (m) this.ops.push({ seq: this.seq, at, phase, op: m.op, type: m.type, urn: m.urn, name: m.urn.split("::").pop()! });
+        };
+        add("pre", e.resourcePreEvent?.metadata);
+        add("done", e.resOutputsEvent?.metadata);
+        add("failed", e.resOpFailedEvent?.metadata);
+        this.seq++;
+    };
+
+    /** "<op> <type> <name>" of every finished operation other than `same`/`read` (`ops` narrows it), in order. */
+    done(ops?: string[]): string[] {
+        return this.ops
+            .filter((o) => o.phase === "done" && !["same", "read"].includes(o.op) && (!ops || ops.includes(o.op)))
+            .map((o) => `${o.op} ${o.type} ${o.name}`);
+    }
+
+    /** The finished operations (other than same/read) on the resources named `name`, in the order they finished. */
+    on(name: string): string[] {
+        return this.ops.filter((o) => o.phase === "done" && o.name === name && !["same", "read"].includes(o.op)).map((o) => o.op);
+    }
+
+    /** True when the engine started `first` on resource `name` before it started `then` on it. */
+    startedBefore(name: string, first: string, then: string): boolean {
+        const at = (op: string) => this.first((o) => o.phase === "pre" && o.name === name && o.op === op);
+        return at(first) >= 0 && at(then) > at(first);
+    }
+
+    /** Position of the first/last event matching `pred` (-1 when none). */
+    first(pred: (o: EngineOp) => boolean): number {
+        return this.ops.find(pred)?.seq ?? -1;
+    }
+    last(pred: (o: EngineOp) => boolean): number {
+        const all = this.ops.filter(pred);
+        return all.length ? all[all.length - 1].seq : -1;
+    }
+
+    /**
+     * Where the step's time went: each operation of a provider's resource other than same/read (`withSame`: same
+     * too, where a "same" is a diff the provider computed), "<seconds> <op> <type> <name>", from the engine starting
+     * it to its outputs, longest first (`limit` of them).
+     */
+    durations(limit = 10, withSame = false): string[] {
+        const open = new Map<string, number>();
+        const out: { s: number; what: string }[] = [];
+        for (const o of this.ops) {
+            const key = `${o.op} ${o.urn}`;
+            if (o.phase === "pre") open.set(key, o.at);
+            // Components (the program's own types, the stack) only span their children's time: left out.
+            else if (open.has(key) && !/^(istio-multicluster:|pulumi:pulumi:Stack)/.test(o.type) && (withSame || !["same", "read"].includes(o.op))) out.push({ s: (o.at - open.get(key)!) / 1000, what: `${o.op} ${o.type.split(":").pop()} ${o.name}${o.phase === "failed" ? " (failed)" : ""}` });
+        }
+        return out.sort((a, b) => b.s - a.s).slice(0, limit).map((x) => `${x.s.toFixed(1)} s ${x.what}`);
+    }
+
+    /** Resource changes by kind of operation, for the report: {"update": [...names], ...}. */
+    byOp(): Record<string, string[]> {
+        const out: Record<string, string[]> = {};
+        for (const o of this.ops.filter((x) => x.phase === "done" && !["same", "read"].includes(x.op))) (out[o.op] ??= []).push(`${o.type.split(":").pop()} ${o.name}`);
+        return out;
+    }
+}
+
+/**
+ * Resource changes of an update's summary: what it did other than "same" and "read" (the program reads each east-west
+ * gateway's Service back, `Service.get`, on every run: a read changes nothing).
+ */
+export const changesOf = (r: { summary: { resourceChanges?: Record<string, number> } }): Record<string, number> =>
+    Object.fromEntries(Object.entries(r.summary.resourceChanges ?? {}).filter(([k, v]) => !["same", "read"].includes(k) && v > 0));
+
+export interface StepResult {
+    up: UpResult;
+    log: StepLog;
+    /** The preview right after the `up`, run with expectNoChanges (the engine fails it on any change). */
+    preview: PreviewResult;
+    /** The preview's operations (all "same" when it passes), for where its time went. */
+    previewLog: StepLog;
+    upSeconds: number;
+    previewSeconds: number;
+}
+
+/** A runbook step: one `up` (it must succeed), then a preview that the engine itself fails on any change. */
+export async function upThenNoChanges(stack: Stack): Promise<StepResult> {
+    const log = new StepLog();
+    const t0 = Date.now();
+    const up = await stack.up({ onEvent: log.onEvent, color: "never" });
+    if (up.summary.result !== "succeeded") throw new Error(`up: ${up.summary.result}`);
+    const t1 = Date.now();
+    const previewLog = new StepLog();
+    const preview = await stack.preview({ expectNoChanges: true, color: "never", onEvent: previewLog.onEvent });
+    return { up, log, preview, previewLog, upSeconds: (t1 - t0) / 1000, previewSeconds: (Date.now() - t1) / 1000 };
+}
+
+/** The stack's resources in its state (the engine's checkpoint). */
+export const stateResources = async (s: Stack): Promise<any[]> => ((await s.exportStack()).deployment.resources ?? []) as any[];
+
+/** Each kubernetes provider's `enableSecretMutable` input as the state holds it, by provider name. */
+export async function providerSecretMutable(s: Stack): Promise<Record<string, unknown>> {
+    return Object.fromEntries((await stateResources(s)).filter((r) => r.type === PROVIDER_TYPE && !r.urn.endsWith("::default")).map((r) => [r.urn.split("::").pop(), r.inputs?.enableSecretMutable]));
+}
