@@ -43,6 +43,13 @@ export interface EngineOp {
     urn: string;
 }
 
+/**
+ * Operations that change nothing on a cluster: `same`, `read` (the program's `Service.get`s), and `refresh` (the
+ * project refreshes before every operation, Pulumi.yaml `options.refresh: always`; the engine reports "refresh"
+ * where the read found the object changed by someone else: istiod's caBundle on a revision tag's webhook, say).
+ */
+export const NO_CHANGE_OPS = ["same", "read", "refresh"];
+
 /** The engine's operations of one step, from its events. */
 export class StepLog {
     readonly ops: EngineOp[] = [];
@@ -58,16 +65,16 @@ export class StepLog {
         this.seq++;
     };
 
-    /** "<op> <type> <name>" of every finished operation other than `same`/`read` (`ops` narrows it), in order. */
+    /** "<op> <type> <name>" of every finished operation that changes something (`ops` narrows it), in order. */
     done(ops?: string[]): string[] {
         return this.ops
-            .filter((o) => o.phase === "done" && !["same", "read"].includes(o.op) && (!ops || ops.includes(o.op)))
+            .filter((o) => o.phase === "done" && !NO_CHANGE_OPS.includes(o.op) && (!ops || ops.includes(o.op)))
             .map((o) => `${o.op} ${o.type} ${o.name}`);
     }
 
-    /** The finished operations (other than same/read) on the resources named `name`, in the order they finished. */
+    /** The finished operations that change something on the resources named `name`, in the order they finished. */
     on(name: string): string[] {
-        return this.ops.filter((o) => o.phase === "done" && o.name === name && !["same", "read"].includes(o.op)).map((o) => o.op);
+        return this.ops.filter((o) => o.phase === "done" && o.name === name && !NO_CHANGE_OPS.includes(o.op)).map((o) => o.op);
     }
 
     /** True when the engine started `first` on resource `name` before it started `then` on it. */
@@ -97,7 +104,7 @@ export class StepLog {
             const key = `${o.op} ${o.urn}`;
             if (o.phase === "pre") open.set(key, o.at);
             // Components (the program's own types, the stack) only span their children's time: left out.
-            else if (open.has(key) && !/^(istio-multicluster:|pulumi:pulumi:Stack)/.test(o.type) && (withSame || !["same", "read"].includes(o.op))) out.push({ s: (o.at - open.get(key)!) / 1000, what: `${o.op} ${o.type.split(":").pop()} ${o.name}${o.phase === "failed" ? " (failed)" : ""}` });
+            else if (open.has(key) && !/^(istio-multicluster:|pulumi:pulumi:Stack)/.test(o.type) && (withSame || !NO_CHANGE_OPS.includes(o.op))) out.push({ s: (o.at - open.get(key)!) / 1000, what: `${o.op} ${o.type.split(":").pop()} ${o.name}${o.phase === "failed" ? " (failed)" : ""}` });
         }
         return out.sort((a, b) => b.s - a.s).slice(0, limit).map((x) => `${x.s.toFixed(1)} s ${x.what}`);
     }
@@ -105,17 +112,17 @@ export class StepLog {
     /** Resource changes by kind of operation, for the report: {"update": [...names], ...}. */
     byOp(): Record<string, string[]> {
         const out: Record<string, string[]> = {};
-        for (const o of this.ops.filter((x) => x.phase === "done" && !["same", "read"].includes(x.op))) (out[o.op] ??= []).push(`${o.type.split(":").pop()} ${o.name}`);
+        for (const o of this.ops.filter((x) => x.phase === "done" && !NO_CHANGE_OPS.includes(x.op))) (out[o.op] ??= []).push(`${o.type.split(":").pop()} ${o.name}`);
         return out;
     }
 }
 
 /**
- * Resource changes of an update's summary: what it did other than "same" and "read" (the program reads each east-west
- * gateway's Service back, `Service.get`, on every run: a read changes nothing).
+ * Resource changes of an update's summary: what it did other than NO_CHANGE_OPS (the program reads each east-west
+ * gateway's Service back, `Service.get`, on every run; the refresh before it reads everything: neither changes anything).
  */
 export const changesOf = (r: { summary: { resourceChanges?: Record<string, number> } }): Record<string, number> =>
-    Object.fromEntries(Object.entries(r.summary.resourceChanges ?? {}).filter(([k, v]) => !["same", "read"].includes(k) && v > 0));
+    Object.fromEntries(Object.entries(r.summary.resourceChanges ?? {}).filter(([k, v]) => !NO_CHANGE_OPS.includes(k) && v > 0));
 
 export interface StepResult {
     up: UpResult;
