@@ -44,9 +44,10 @@ export interface EngineOp {
 }
 
 /**
- * Operations that change nothing on a cluster: `same`, `read` (the program's `Service.get`s), and `refresh` (the
- * project refreshes before every operation, Pulumi.yaml `options.refresh: always`; the engine reports "refresh"
- * where the read found the object changed by someone else: istiod's caBundle on a revision tag's webhook, say).
+ * Operations that change nothing on a cluster: `same`, `read` (the program's `Service.get`s), and `refresh`: the
+ * project refreshes before every operation (Pulumi.yaml `options.refresh: always`), and within an `up` the engine
+ * reports a "refresh" operation for every resource it read back (engine/update.go, CLI 3.274.1), whether or not the
+ * read found it changed.
  */
 export const NO_CHANGE_OPS = ["same", "read", "refresh"];
 
