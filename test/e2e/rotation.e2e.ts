@@ -8,7 +8,7 @@
  *
  * Order, one stack:
  * 1. The program as it was before the kubernetes providers set `enableSecretMutable` (lib/engine.ts: a resource
- *    transform sets it false on every provider, the provider's default): first `up`, then a reader-token rotation
+ *    transform drops it from every provider, so the provider's default, false, applies): first `up`, then a reader-token rotation
  *    and an intermediate re-issue, measured: what the engine does to the token Secrets, the remote secrets and
  *    `cacerts` (a Kubernetes watch sees each DELETE, ADD and in-place MODIFY to the millisecond), clusterz sampled
  *    every ~200 ms on every istiod, istiod restarts.
