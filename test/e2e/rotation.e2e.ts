@@ -277,12 +277,14 @@ const issued: Record<string, Record<string, { cert: string; chain: string }>> = 
 /** Asks every real istiod for a workload certificate; it must be signed by the intermediate its cacerts holds. */
 async function issueFromIstiods(label: string): Promise<void> {
     issued[label] = {};
-    for (const n of NAMES) {
-        const w = await workloadCertFromIstiod({ kube: kube[n], ip: istiod[n].clusterIP!, rootsPem: await published(n), namespace: ISTIO_NS, serviceAccount: "istio-reader-service-account", dir, label: `istiod-${label}-${n}` });
-        issued[label][n] = { cert: file(`istiod-${label}-${n}-leaf.pem`, w.chain[0]), chain: file(`istiod-${label}-${n}-chain.pem`, w.chain.slice(1).join("")) };
-        expect(new crypto.X509Certificate(w.chain[0]).checkIssued(new crypto.X509Certificate(cacerts[label][n]["ca-cert.pem"]))).toBe(true);
-        expect(new crypto.X509Certificate(w.chain[0]).subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${ISTIO_NS}/sa/istio-reader-service-account`);
-    }
+    await Promise.all(
+        NAMES.map(async (n) => {
+            const w = await workloadCertFromIstiod({ kube: kube[n], ip: istiod[n].clusterIP!, rootsPem: await published(n), namespace: ISTIO_NS, serviceAccount: "istio-reader-service-account", dir, label: `istiod-${label}-${n}` });
+            issued[label][n] = { cert: file(`istiod-${label}-${n}-leaf.pem`, w.chain[0]), chain: file(`istiod-${label}-${n}-chain.pem`, w.chain.slice(1).join("")) };
+            expect(new crypto.X509Certificate(w.chain[0]).checkIssued(new crypto.X509Certificate(cacerts[label][n]["ca-cert.pem"]))).toBe(true);
+            expect(new crypto.X509Certificate(w.chain[0]).subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${ISTIO_NS}/sa/istio-reader-service-account`);
+        }),
+    );
 }
 const leaves = new Map<string, { cert: string; chain: string }>();
 /** A workload certificate signed with openssl by the intermediate cluster `cluster` had at `label`. */
