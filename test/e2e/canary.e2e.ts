@@ -152,7 +152,7 @@ async function runStep(name: string, cfg: Record<string, unknown>): Promise<Step
     timings[`${name}: up`] = Math.round(r.upSeconds * 10) / 10;
     timings[`${name}: preview (expectNoChanges)`] = Math.round(r.previewSeconds * 10) / 10;
     steps[name] = r;
-    report[name] = { changes: changesOf(r.up), operations: r.log.byOp(), slowest: r.log.durations(8), slowestWithSame: r.log.durations(5, true), previewSlowest: r.previewLog.durations(5, true) };
+    report[name] = { changes: changesOf(r.up), operations: r.log.byOp(), slowest: r.log.durations(8), slowestWithSame: r.log.durations(5, true), previewSlowest: r.previewLog.durations(5, true), outsideOperations: r.quiet };
     log(`${name}: ${JSON.stringify(report[name])}`);
     return r;
 }

@@ -175,6 +175,7 @@ async function measuredStep(label: string, s: Settings): Promise<Measured> {
         slowest: step.log.durations(8),
         slowestWithSame: step.log.durations(5, true),
         previewSlowest: step.previewLog.durations(5, true),
+        outsideOperations: step.quiet,
         secrets: secrets.map((h) => `${h.cluster}/${h.name}: ${h.what}${h.absentMs !== undefined ? ` (absent ${h.absentMs} ms)` : ""}`),
         clusterzSamples: sampled.samples,
         notSynced: sampled.notSynced,
