@@ -152,7 +152,7 @@ async function runStep(name: string, cfg: Record<string, unknown>): Promise<Step
     timings[`${name}: up`] = Math.round(r.upSeconds * 10) / 10;
     timings[`${name}: preview (expectNoChanges)`] = Math.round(r.previewSeconds * 10) / 10;
     steps[name] = r;
-    report[name] = { changes: changesOf(r.up), operations: r.log.byOp(), slowest: r.log.durations(8), slowestWithSame: r.log.durations(5, true), previewSlowest: r.previewLog.durations(5, true) };
+    report[name] = { changes: changesOf(r.up), operations: r.log.byOp(), slowest: r.log.durations(8), slowestWithSame: r.log.durations(5, true), previewSlowest: r.previewLog.durations(5, true), outsideOperations: r.quiet };
     log(`${name}: ${JSON.stringify(report[name])}`);
     return r;
 }
@@ -413,12 +413,14 @@ describe(`canary upgrade ${OLD.version} → ${NEW.version}, cluster by cluster, 
 
     test(`after step 4: only ${NEW.name}'s reader role is bound, and the reader tokens still read every cluster through it`, async () => {
         const roles = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings";
-        for (const c of clusters) {
-            const readerBindings = (await kube[c.name].list(roles)).map((b) => b.metadata.name).filter((x: string) => x.startsWith("istio-reader-clusterrole-"));
-            expect({ cluster: c.name, readerBindings }).toEqual({ cluster: c.name, readerBindings: [`istio-reader-clusterrole-${NEW.name}-istio-system`] });
-            // The token every other cluster's remote secret holds, used as istiod uses it: reads allowed, writes refused.
-            await checks.expectReaderToken(kube, { name: c.name, apiServerUrl: c.apiServerUrl, kubeconfig: c.kubeconfig }, topology.others(c.name), { readVerbs: ["get", "list", "watch"] });
-        }
+        await Promise.all(
+            clusters.map(async (c) => {
+                const readerBindings = (await kube[c.name].list(roles)).map((b) => b.metadata.name).filter((x: string) => x.startsWith("istio-reader-clusterrole-"));
+                expect({ cluster: c.name, readerBindings }).toEqual({ cluster: c.name, readerBindings: [`istio-reader-clusterrole-${NEW.name}-istio-system`] });
+                // The token every other cluster's remote secret holds, used as istiod uses it: reads allowed, writes refused.
+                await checks.expectReaderToken(kube, { name: c.name, apiServerUrl: c.apiServerUrl, kubeconfig: c.kubeconfig }, topology.others(c.name), { readVerbs: ["get", "list", "watch"] });
+            }),
+        );
     }, 10 * MIN);
 
     test("refresh after the runbook: the istiods' own writes (caBundle, failurePolicy) are no drift, and the preview after it changes nothing", async () => {

@@ -8,7 +8,7 @@
  *
  * Order, one stack:
  * 1. The program as it was before the kubernetes providers set `enableSecretMutable` (lib/engine.ts: a resource
- *    transform sets it false on every provider, the provider's default): first `up`, then a reader-token rotation
+ *    transform drops it from every provider, so the provider's default, false, applies): first `up`, then a reader-token rotation
  *    and an intermediate re-issue, measured: what the engine does to the token Secrets, the remote secrets and
  *    `cacerts` (a Kubernetes watch sees each DELETE, ADD and in-place MODIFY to the millisecond), clusterz sampled
  *    every ~200 ms on every istiod, istiod restarts.
@@ -175,6 +175,7 @@ async function measuredStep(label: string, s: Settings): Promise<Measured> {
         slowest: step.log.durations(8),
         slowestWithSame: step.log.durations(5, true),
         previewSlowest: step.previewLog.durations(5, true),
+        outsideOperations: step.quiet,
         secrets: secrets.map((h) => `${h.cluster}/${h.name}: ${h.what}${h.absentMs !== undefined ? ` (absent ${h.absentMs} ms)` : ""}`),
         clusterzSamples: sampled.samples,
         notSynced: sampled.notSynced,
@@ -277,12 +278,14 @@ const issued: Record<string, Record<string, { cert: string; chain: string }>> = 
 /** Asks every real istiod for a workload certificate; it must be signed by the intermediate its cacerts holds. */
 async function issueFromIstiods(label: string): Promise<void> {
     issued[label] = {};
-    for (const n of NAMES) {
-        const w = await workloadCertFromIstiod({ kube: kube[n], ip: istiod[n].clusterIP!, rootsPem: await published(n), namespace: ISTIO_NS, serviceAccount: "istio-reader-service-account", dir, label: `istiod-${label}-${n}` });
-        issued[label][n] = { cert: file(`istiod-${label}-${n}-leaf.pem`, w.chain[0]), chain: file(`istiod-${label}-${n}-chain.pem`, w.chain.slice(1).join("")) };
-        expect(new crypto.X509Certificate(w.chain[0]).checkIssued(new crypto.X509Certificate(cacerts[label][n]["ca-cert.pem"]))).toBe(true);
-        expect(new crypto.X509Certificate(w.chain[0]).subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${ISTIO_NS}/sa/istio-reader-service-account`);
-    }
+    await Promise.all(
+        NAMES.map(async (n) => {
+            const w = await workloadCertFromIstiod({ kube: kube[n], ip: istiod[n].clusterIP!, rootsPem: await published(n), namespace: ISTIO_NS, serviceAccount: "istio-reader-service-account", dir, label: `istiod-${label}-${n}` });
+            issued[label][n] = { cert: file(`istiod-${label}-${n}-leaf.pem`, w.chain[0]), chain: file(`istiod-${label}-${n}-chain.pem`, w.chain.slice(1).join("")) };
+            expect(new crypto.X509Certificate(w.chain[0]).checkIssued(new crypto.X509Certificate(cacerts[label][n]["ca-cert.pem"]))).toBe(true);
+            expect(new crypto.X509Certificate(w.chain[0]).subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${ISTIO_NS}/sa/istio-reader-service-account`);
+        }),
+    );
 }
 const leaves = new Map<string, { cert: string; chain: string }>();
 /** A workload certificate signed with openssl by the intermediate cluster `cluster` had at `label`. */

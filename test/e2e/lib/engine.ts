@@ -55,6 +55,8 @@ export const NO_CHANGE_OPS = ["same", "read", "refresh"];
 export class StepLog {
     readonly ops: EngineOp[] = [];
     private seq = 0;
+    /** When the step began (this log is made right before the operation starts). */
+    private readonly began = Date.now();
     readonly onEvent = (e: EngineEvent) => {
         const at = Date.now();
         const add = (phase: EngineOp["phase"], m: { op: string; type: string; urn: string } | undefined) => {
@@ -110,6 +112,24 @@ export class StepLog {
         return out.sort((a, b) => b.s - a.s).slice(0, limit).map((x) => `${x.s.toFixed(1)} s ${x.what}`);
     }
 
+    /**
+     * The step's time outside the providers' operations: seconds from the start to the engine's first resource event
+     * (the CLI starting, the program's first registration), the longest stretch without any resource event and what
+     * it followed, and from the last resource event to `end` (the engine finishing: state written, summary).
+     */
+    quiet(end = Date.now()): { beforeFirstS: number; longestGapS: number; gapAfter: string; afterLastS: number } {
+        const s = (ms: number) => Math.round(ms / 100) / 10;
+        let longest = 0;
+        let after = "";
+        for (let i = 1; i < this.ops.length; i++) {
+            const gap = this.ops[i].at - this.ops[i - 1].at;
+            if (gap > longest) [longest, after] = [gap, `${this.ops[i - 1].phase} ${this.ops[i - 1].op} ${this.ops[i - 1].name}`];
+        }
+        const first = this.ops[0]?.at ?? end;
+        const last = this.ops[this.ops.length - 1]?.at ?? end;
+        return { beforeFirstS: s(first - this.began), longestGapS: s(longest), gapAfter: after, afterLastS: s(end - last) };
+    }
+
     /** Resource changes by kind of operation, for the report: {"update": [...names], ...}. */
     byOp(): Record<string, string[]> {
         const out: Record<string, string[]> = {};
@@ -128,6 +148,8 @@ export const changesOf = (r: { summary: { resourceChanges?: Record<string, numbe
 export interface StepResult {
     up: UpResult;
     log: StepLog;
+    /** The up's and the preview's time outside the providers' operations (StepLog.quiet). */
+    quiet: { up: ReturnType<StepLog["quiet"]>; preview: ReturnType<StepLog["quiet"]> };
     /** The preview right after the `up`, run with expectNoChanges (the engine fails it on any change). */
     preview: PreviewResult;
     /** The preview's operations (all "same" when it passes), for where its time went. */
@@ -145,7 +167,8 @@ export async function upThenNoChanges(stack: Stack): Promise<StepResult> {
     const t1 = Date.now();
     const previewLog = new StepLog();
     const preview = await stack.preview({ expectNoChanges: true, color: "never", onEvent: previewLog.onEvent });
-    return { up, log, preview, previewLog, upSeconds: (t1 - t0) / 1000, previewSeconds: (Date.now() - t1) / 1000 };
+    const t2 = Date.now();
+    return { up, log, preview, previewLog, quiet: { up: log.quiet(t1), preview: previewLog.quiet(t2) }, upSeconds: (t1 - t0) / 1000, previewSeconds: (t2 - t1) / 1000 };
 }
 
 /** The stack's resources in its state (the engine's checkpoint). */
