@@ -33,12 +33,12 @@ import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { revisionNameFor } from "../../components/core/revisions";
 import { Bed, BedCluster, bedIstioVersions, buildBed, cacheDir, chartsDir, pilotDiscovery, startBed } from "./lib/bed";
-import { StepLog, StepResult, changesOf, upThenNoChanges } from "./lib/engine";
+import { StepLog, StepResult, upThenNoChanges } from "./lib/engine";
 import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, eventually, sleep } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
 import { helmReleases, makeLog, makeTimed } from "./lib/meshChecks";
-import { PulumiEnv, TLS_STAND_IN, meshConfig, openStack, preparePulumi, writeStackConfig } from "./lib/stack";
+import { PulumiEnv, TLS_STAND_IN, changesOf, meshConfig, openStack, preparePulumi, writeStackConfig } from "./lib/stack";
 import { loadTopology } from "./lib/topology";
 
 const topology = loadTopology();
@@ -152,7 +152,7 @@ async function runStep(name: string, cfg: Record<string, unknown>): Promise<Step
     timings[`${name}: up`] = Math.round(r.upSeconds * 10) / 10;
     timings[`${name}: preview (expectNoChanges)`] = Math.round(r.previewSeconds * 10) / 10;
     steps[name] = r;
-    report[name] = { changes: changesOf(r.up), operations: r.log.byOp(), slowest: r.log.durations(8), slowestWithSame: r.log.durations(5, true), previewSlowest: r.previewLog.durations(5, true), outsideOperations: r.quiet };
+    report[name] = { changes: changesOf(r.up.summary.resourceChanges), operations: r.log.byOp(), slowest: r.log.durations(8), slowestWithSame: r.log.durations(5, true), previewSlowest: r.previewLog.durations(5, true), outsideOperations: r.quiet };
     log(`${name}: ${JSON.stringify(report[name])}`);
     return r;
 }

@@ -31,7 +31,7 @@ import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, eventually } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
 import { helmReleases, makeLog, makeTimed, normPem } from "./lib/meshChecks";
-import { PulumiEnv, TLS_STAND_IN, meshConfig, openStack, preparePulumi, writeStackConfig } from "./lib/stack";
+import { PulumiEnv, TLS_STAND_IN, changesOf, meshConfig, openStack, preparePulumi, stateResources, writeStackConfig } from "./lib/stack";
 import { slowestRows, updateTimings } from "./lib/timings";
 import { loadTopology } from "./lib/topology";
 
@@ -123,16 +123,12 @@ async function uidsOf(k: Kube): Promise<Record<string, string>> {
 }
 
 const stackRoot = () => stack.outputs().then((o) => o.rootCertPem.value as string);
-const stateResources = async (s: Stack) => ((await s.exportStack()).deployment.resources ?? []) as any[];
 /** The engine's operations on resources of a phase: "<op> <type> <name>". */
 const operations = (phase: string, ops: string[]) =>
     engineEvents
         .filter((e) => e.phase === phase && e.resOutputsEvent && ops.includes(e.resOutputsEvent.metadata.op))
         .map((e) => `${e.resOutputsEvent.metadata.op} ${e.resOutputsEvent.metadata.type} ${e.resOutputsEvent.metadata.urn.split("::").pop()}`);
 const record = (phase: string) => (e: any) => engineEvents.push({ phase, ...e });
-/** Resource changes of a summary other than "same" (and "read": the program reads Services it does not own). */
-const changed = (r: { summary: { resourceChanges?: Record<string, number> } }) =>
-    Object.fromEntries(Object.entries(r.summary.resourceChanges ?? {}).filter(([k, v]) => k !== "same" && k !== "read" && v > 0));
 
 beforeAll(async () => {
     root = fs.mkdtempSync(path.join(process.env.E2E_WORK_DIR ?? os.tmpdir(), "istio-mc-e2e-"));
@@ -441,7 +437,7 @@ describe("steady state", () => {
     test("a second up changes nothing (expectNoChanges)", async () => {
         const r = await timed("second up", () => stack.up({ expectNoChanges: true, color: "never", onEvent: record("second-up") }));
         expect(r.summary.result).toBe("succeeded");
-        expect(changed(r)).toEqual({});
+        expect(changesOf(r.summary.resourceChanges)).toEqual({});
     }, 30 * MIN);
 
     test("refresh finds no drift, and the preview after it changes nothing", async () => {
@@ -499,7 +495,7 @@ describe(`upgrade ${FROM_VERSION} → ${TO_VERSION}`, () => {
     test("the next up changes nothing", async () => {
         expect(upgraded).toBe(true);
         const r = await timed("up after upgrade", () => stack.up({ expectNoChanges: true, color: "never" }));
-        expect(changed(r)).toEqual({});
+        expect(changesOf(r.summary.resourceChanges)).toEqual({});
     }, 30 * MIN);
 });
 
@@ -552,7 +548,7 @@ describe("destroy", () => {
         const up = await timed("up (unprotect root)", () => stack.up({ color: "never" }));
         expect(up.summary.result).toBe("succeeded");
         // Lifting `protect` is not a resource change for the engine: nothing is updated, the state's flag flips.
-        expect(changed(up)).toEqual({});
+        expect(changesOf(up.summary.resourceChanges)).toEqual({});
         for (const r of (await stateResources(stack)).filter((x) => ROOT_TYPES.includes(x.type))) expect([r.type, !!r.protect]).toEqual([r.type, false]);
         const r = await timed("destroy", () => stack.destroy({ color: "never", onEvent: record("destroy") }));
         expect(r.summary.result).toBe("succeeded");

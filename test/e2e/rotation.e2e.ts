@@ -36,14 +36,14 @@ import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { parse as parseYaml } from "yaml";
 import { Bed, BedCluster, bedIstioVersions, buildBed, cacheDir, chartsDir, startBed } from "./lib/bed";
-import { PROVIDER_TYPE, StepResult, changesOf, programWithoutSecretMutable, providerSecretMutable, stateResources, upThenNoChanges } from "./lib/engine";
+import { PROVIDER_TYPE, StepResult, programWithoutSecretMutable, providerSecretMutable, upThenNoChanges } from "./lib/engine";
 import { workloadCertFromIstiod } from "./lib/istioCa";
 import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, KubeError, b64, eventually, sleep } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
 import { makeLog, makeTimed } from "./lib/meshChecks";
 import { SecretHistory, SecretWatch } from "./lib/secretWatch";
-import { PulumiEnv, TLS_STAND_IN, meshConfig, meshProgram, openStack, preparePulumi, writeStackConfig } from "./lib/stack";
+import { PulumiEnv, TLS_STAND_IN, changesOf, meshConfig, meshProgram, openStack, preparePulumi, stateResources, writeStackConfig } from "./lib/stack";
 import { loadTopology } from "./lib/topology";
 
 const topology = loadTopology();
@@ -169,7 +169,7 @@ async function measuredStep(label: string, s: Settings): Promise<Measured> {
     timings[`${label}: up`] = Math.round(step.upSeconds * 10) / 10;
     timings[`${label}: preview (expectNoChanges)`] = Math.round(step.previewSeconds * 10) / 10;
     report[label] = {
-        changes: changesOf(step.up),
+        changes: changesOf(step.up.summary.resourceChanges),
         secretOperations: step.log.done().filter((o) => o.includes("kubernetes:core/v1:Secret")),
         otherOperations: step.log.byOp(),
         slowest: step.log.durations(8),
@@ -366,7 +366,7 @@ describe("the provider's default, enableSecretMutable false (the program before 
         const r = await timed("first up + preview", () => upThenNoChanges(stack));
         timings["first up"] = Math.round(r.upSeconds * 10) / 10;
         timings["first up: preview (expectNoChanges)"] = Math.round(r.previewSeconds * 10) / 10;
-        report["first up"] = { changes: changesOf(r.up), slowest: r.log.durations() };
+        report["first up"] = { changes: changesOf(r.up.summary.resourceChanges), slowest: r.log.durations() };
         const mutable = await providerSecretMutable(stack);
         report.providersBefore = mutable;
         expect(Object.keys(mutable)).toHaveLength(NAMES.length);
@@ -407,7 +407,7 @@ describe("the same stack with the current program (enableSecretMutable: true)", 
         requireDeployed();
         stack = await openStack(env, STACK, meshProgram);
         const m = await measuredStep("current program: first up", settings);
-        expect(changesOf(m.step.up)).toEqual({ update: NAMES.length });
+        expect(changesOf(m.step.up.summary.resourceChanges)).toEqual({ update: NAMES.length });
         // Every operation of the up: the providers (one per cluster, `<cluster>-k8s`), updated in place.
         expect(m.step.log.done().sort()).toEqual(NAMES.map((n) => `update ${PROVIDER_TYPE} ${n}-k8s`).sort());
         expect(m.secrets).toEqual([]);

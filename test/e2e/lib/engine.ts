@@ -8,7 +8,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { EngineEvent, PreviewResult, PulumiFn, Stack, UpResult } from "@pulumi/pulumi/automation";
-import { meshProgram } from "./stack";
+import { NO_CHANGE_OPS, meshProgram, stateResources } from "./stack";
 
 export const PROVIDER_TYPE = "pulumi:providers:kubernetes";
 
@@ -42,14 +42,6 @@ export interface EngineOp {
     name: string;
     urn: string;
 }
-
-/**
- * Operations that change nothing on a cluster: `same`, `read` (the program's `Service.get`s), and `refresh`: the
- * project refreshes before every operation (Pulumi.yaml `options.refresh: always`), and within an `up` the engine
- * reports a "refresh" operation for every resource it read back (engine/update.go, CLI 3.274.1), whether or not the
- * read found it changed.
- */
-export const NO_CHANGE_OPS = ["same", "read", "refresh"];
 
 /** The engine's operations of one step, from its events. */
 export class StepLog {
@@ -138,13 +130,6 @@ export class StepLog {
     }
 }
 
-/**
- * Resource changes of an update's summary: what it did other than NO_CHANGE_OPS (the program reads each east-west
- * gateway's Service back, `Service.get`, on every run; the refresh before it reads everything: neither changes anything).
- */
-export const changesOf = (r: { summary: { resourceChanges?: Record<string, number> } }): Record<string, number> =>
-    Object.fromEntries(Object.entries(r.summary.resourceChanges ?? {}).filter(([k, v]) => !NO_CHANGE_OPS.includes(k) && v > 0));
-
 export interface StepResult {
     up: UpResult;
     log: StepLog;
@@ -171,8 +156,6 @@ export async function upThenNoChanges(stack: Stack): Promise<StepResult> {
     return { up, log, preview, previewLog, quiet: { up: log.quiet(t1), preview: previewLog.quiet(t2) }, upSeconds: (t1 - t0) / 1000, previewSeconds: (t2 - t1) / 1000 };
 }
 
-/** The stack's resources in its state (the engine's checkpoint). */
-export const stateResources = async (s: Stack): Promise<any[]> => ((await s.exportStack()).deployment.resources ?? []) as any[];
 
 /** Each kubernetes provider's `enableSecretMutable` input as the state holds it, by provider name. */
 export async function providerSecretMutable(s: Stack): Promise<Record<string, unknown>> {

@@ -113,6 +113,21 @@ export function writeStackConfig(env: PulumiEnv, stackName: string, config: Reco
     fs.writeFileSync(file, stringify(doc));
 }
 
+/**
+ * Operations that change nothing on a cluster: `same`, `read` (the program's `Service.get`s), and `refresh`: the
+ * project refreshes before every operation (Pulumi.yaml `options.refresh: always`), and within an `up` the engine
+ * reports a "refresh" operation for every resource it read back (engine/update.go, CLI 3.274.1), whether or not the
+ * read found it changed.
+ */
+export const NO_CHANGE_OPS = ["same", "read", "refresh"];
+
+/** An update's or a preview's resource changes (`summary.resourceChanges`, `changeSummary`) other than NO_CHANGE_OPS. */
+export const changesOf = (counts: Record<string, number> | undefined): Record<string, number> =>
+    Object.fromEntries(Object.entries(counts ?? {}).filter(([k, v]) => !NO_CHANGE_OPS.includes(k) && v > 0));
+
+/** The stack's resources in its state (the engine's checkpoint). */
+export const stateResources = async (s: Stack): Promise<any[]> => ((await s.exportStack()).deployment.resources ?? []) as any[];
+
 export interface BedClusterRef {
     name: string;
     network: string;
