@@ -5,6 +5,7 @@ import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istio
 import { waitFor } from "../common/dependencies";
 import { checkIstioValues, withOverlay } from "./istioValues";
 import { DEFAULT_GATEWAY_NODE_PORT } from "./cluster";
+import { withFieldManager } from "../common/fieldManager";
 
 export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
 /** Marks a gateway Service that is meant to be public, so policy can tell intent from oversight. */
@@ -143,7 +144,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
 
         // Needs the Gateway CRD (base) and, with validation failing closed, a running istiod.
         // Not kept as a property: the component host cannot express a CustomResource output.
-        new k8s.apiextensions.CustomResource(`${name}-cross-network`, crossNetworkGateway(), {
+        new k8s.apiextensions.CustomResource(`${name}-cross-network`, withFieldManager(crossNetworkGateway()), {
             parent: this,
             provider,
             dependsOn: [args.istiod],
@@ -153,7 +154,7 @@ export class EastWestGateway extends pulumi.ComponentResource {
             const nodePort = args.nodePort ?? DEFAULT_GATEWAY_NODE_PORT;
             new k8s.core.v1.Service(
                 `${name}-service`,
-                nodePortService(args.network, nodePort, args.serviceAnnotations ?? {}),
+                withFieldManager(nodePortService(args.network, nodePort, args.serviceAnnotations ?? {})),
                 { parent: this, provider, dependsOn: [this.release] },
             );
             this.address = pulumi.output(args.address ?? "");

@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../common/istioVersion";
 import { dependencyValues, waitFor } from "../common/dependencies";
+import { withFieldManager } from "../common/fieldManager";
 import { ClusterRevisions, declareRevisionedIstio, workloadRevision } from "./revisions";
 import { checkIstioValues, IstioValues, withOverlay } from "./istioValues";
 
@@ -130,7 +131,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
 
         this.namespace = new k8s.core.v1.Namespace(
             `${name}-istio-system`,
-            { metadata: { name: ISTIO_NAMESPACE, labels: { [NETWORK_LABEL]: args.network }, annotations: { [STACK_MARK_ANNOTATION]: stackMark() } } },
+            withFieldManager({ metadata: { name: ISTIO_NAMESPACE, labels: { [NETWORK_LABEL]: args.network }, annotations: { [STACK_MARK_ANNOTATION]: stackMark() } } }),
             { parent: this, provider, dependsOn: waitFor(args.readyDependencies) },
         );
 
@@ -138,11 +139,11 @@ export class IstioPrimary extends pulumi.ComponentResource {
         // cross-cluster mTLS fails. So istiod depends on it.
         this.caCertsSecret = new k8s.core.v1.Secret(
             `${name}-cacerts`,
-            {
+            withFieldManager({
                 metadata: { name: "cacerts", namespace: this.namespace.metadata.name },
                 type: "Opaque",
                 stringData: pulumi.secret(pulumi.output(args.caCerts).apply((certs): Record<string, string> => ({ ...certs }))),
-            },
+            }),
             { parent: this, provider },
         );
 
@@ -191,7 +192,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
         if (args.strictMtls ?? true) {
             // Needs the CRD (base) and, with validation failing closed, a running istiod.
             // Not kept as a property: the component host cannot express a CustomResource output.
-            new k8s.apiextensions.CustomResource(`${name}-mtls`, meshWideMtls("STRICT"), {
+            new k8s.apiextensions.CustomResource(`${name}-mtls`, withFieldManager(meshWideMtls("STRICT")), {
                 parent: this,
                 provider,
                 dependsOn: Object.values(this.istiodRevisions),

@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { stringify } from "yaml";
 import { ISTIO_NAMESPACE } from "./istioPrimary";
 import { waitFor } from "../common/dependencies";
+import { withFieldManager } from "../common/fieldManager";
 import { readerTokenName } from "./caRotation";
 
 export const READER_SERVICE_ACCOUNT = "istio-reader-service-account";
@@ -79,14 +80,14 @@ export class RemoteSecret extends pulumi.ComponentResource {
         // One token per reading cluster, so access can be revoked pair by pair.
         this.readerToken = new k8s.core.v1.Secret(
             `${name}-reader-token`,
-            {
+            withFieldManager({
                 metadata: {
                     name: readerTokenSecretName(args.targetClusterName, args.tokenGeneration),
                     namespace: ISTIO_NAMESPACE,
                     annotations: { "kubernetes.io/service-account.name": READER_SERVICE_ACCOUNT },
                 },
                 type: "kubernetes.io/service-account-token",
-            },
+            }),
             // The provider waits until Kubernetes has filled in `data.token` and `data["ca.crt"]`.
             { parent: this, provider: args.sourceProvider, dependsOn: waitFor(args.sourceDependsOn), additionalSecretOutputs: ["data"] },
         );
@@ -104,11 +105,11 @@ export class RemoteSecret extends pulumi.ComponentResource {
 
         this.secret = new k8s.core.v1.Secret(
             `${name}-remote-secret`,
-            {
+            withFieldManager({
                 metadata: remoteSecretMetadata(args.sourceClusterName),
                 type: "Opaque",
                 stringData: { [args.sourceClusterName]: pulumi.secret(kubeconfig) },
-            },
+            }),
             { parent: this, provider: args.targetProvider, dependsOn: waitFor(args.targetDependsOn) },
         );
 

@@ -12,6 +12,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import { withFieldManager } from "../common/fieldManager";
 import { compareVersions, DEFAULT_ISTIO_CHART_SOURCE, istioChart, parseChartSource, parseVersion, requireVersion, supportedMinor, supportedMinorsText } from "../common/istioVersion";
 
 /** One control-plane revision. */
@@ -276,7 +277,7 @@ export function declareRevisionedIstio(a: RevisionedIstioArgs): RevisionedIstio 
                 namespace: "istio-system",
                 values: tagChartValues(r.name, tag),
                 resourcePrefix: a.name,
-                transformations: [keepOnlyTagObjects(tag)],
+                transformations: [keepOnlyTagObjects(tag), (obj: any) => obj?.metadata && Object.assign(obj, withFieldManager(obj))],
             },
             // The webhook must not point at a revision that is not serving yet.
             { parent: a.parent, provider: a.provider, dependsOn: [istiods[r.name]] },

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { waitFor } from "../common/dependencies";
+import { withFieldManager } from "../common/fieldManager";
 
 /**
  * The cross-cluster check built into `pulumi up`: one Kubernetes Job per check and cluster, run inside the
@@ -274,10 +275,10 @@ export class MeshVerification extends pulumi.ComponentResource {
                 verificationJob({ ...c, timing: args.timing, image: args.image, trigger: t });
             const job = new k8s.batch.v1.Job(
                 `${name}-${key}`,
-                {
+                withFieldManager({
                     metadata: manifest("").metadata,
                     spec: trigger.apply((t) => manifest(t).spec),
-                },
+                }),
                 {
                     parent: this,
                     provider: c.provider,

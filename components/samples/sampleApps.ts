@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { ISTIO_NAMESPACE } from "../core/istioPrimary";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, istioChart } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
+import { withFieldManager } from "../common/fieldManager";
 import {
     BOOKINFO_FRONT_SERVICES,
     BOOKINFO_NAMESPACE,
@@ -219,7 +220,7 @@ export class SampleApps extends pulumi.ComponentResource {
             // sidecars and Istio objects pass validation.
             const dependsOn = waitFor(cluster.istiod, cluster.workloadInjection, namespaces.get(nsKey));
             const o: pulumi.CustomResourceOptions = { parent: this, provider, dependsOn };
-            const { apiVersion, kind, ...rest } = manifest;
+            const { apiVersion, kind, ...rest } = withFieldManager(manifest as Obj & { metadata: Obj });
             // The objects are not kept as properties: the component host cannot express a map of resources.
             switch (kind) {
                 case "Namespace":

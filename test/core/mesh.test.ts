@@ -3,7 +3,7 @@
  */
 import { parse } from "yaml";
 import { Declared, RunResult, asDeclared, dependsOn, isSecret, ofType, one, plain, providerUrn, runProgram } from "../support/harness";
-import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "../support/fixtures";
+import { existingStack, FIELD_MANAGED, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK } from "../support/fixtures";
 import { directKubernetesObjects, validateObject } from "../support/schemas";
 import { gatewaySchemaTopLevel, unreadPaths } from "../support/chartValues";
 import { checkMeshClusters } from "../../components/core/mesh";
@@ -58,7 +58,7 @@ describe("three clusters on two networks", () => {
         for (const { name, network } of THREE_CLUSTERS_TWO_NETWORKS) {
             const [ns] = inCluster(run, name, ofType(run.resources, NAMESPACE));
             // The stack's mark tells this istio-system from another mesh's (the preflight, components/core/istioPreflight.ts).
-            expect(plain(ns.inputs).metadata).toEqual({ name: "istio-system", labels: { "topology.istio.io/network": network }, annotations: { "istio-multicluster/stack": "istio-multicluster/test" } });
+            expect(plain(ns.inputs).metadata).toEqual({ name: "istio-system", labels: { "topology.istio.io/network": network }, annotations: { "istio-multicluster/stack": "istio-multicluster/test", ...FIELD_MANAGED } });
         }
     });
 
@@ -115,7 +115,7 @@ describe("three clusters on two networks", () => {
             expect(plain(crossNetwork.inputs)).toEqual({
                 apiVersion: "networking.istio.io/v1",
                 kind: "Gateway",
-                metadata: { name: "cross-network-gateway", namespace: "istio-system" },
+                metadata: { name: "cross-network-gateway", namespace: "istio-system", annotations: FIELD_MANAGED },
                 spec: {
                     selector: { istio: "eastwestgateway" },
                     servers: [{ port: { number: 15443, name: "tls", protocol: "TLS" }, tls: { mode: "AUTO_PASSTHROUGH" }, hosts: ["*.local"] }],
@@ -139,7 +139,7 @@ describe("three clusters on two networks", () => {
             expect(metadata).toEqual({
                 name: `istio-remote-secret-${source}`,
                 namespace: "istio-system",
-                annotations: { "networking.istio.io/cluster": source },
+                annotations: { "networking.istio.io/cluster": source, ...FIELD_MANAGED },
                 labels: { "istio/multiCluster": "true" },
             });
             expect(Object.keys(stringData)).toEqual([source]);
@@ -167,7 +167,7 @@ describe("three clusters on two networks", () => {
         for (const token of tokens) {
             const source = /^mesh-(.+)-to-(.+)-reader-token$/.exec(token.name)![1];
             expect(providerUrn(token)).toBe(providerOf(run, source).urn);
-            expect(plain(token.inputs).metadata.annotations).toEqual({ "kubernetes.io/service-account.name": "istio-reader-service-account" });
+            expect(plain(token.inputs).metadata.annotations).toEqual({ "kubernetes.io/service-account.name": "istio-reader-service-account", ...FIELD_MANAGED });
             expect(dependsOn(run.resources, token, release(run, source, "base"))).toBe(true);
             // The istiod chart grants the reader its ClusterRole: without it the token only gets 403s.
             expect(dependsOn(run.resources, token, release(run, source, "istiod"))).toBe(true);

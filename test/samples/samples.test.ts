@@ -4,7 +4,7 @@
  * schema validity of every object; and the samples settings with their cross-checks against the topology.
  */
 import { Declared, RunResult, asDeclared, dependsOn, kubernetesObject, one, providerUrn, runProgram, runProgramExpectingError } from "../support/harness";
-import { existingStack, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK, ClusterSpec } from "../support/fixtures";
+import { existingStack, FIELD_MANAGED, THREE_CLUSTERS_TWO_NETWORKS, TWO_CLUSTERS_ONE_NETWORK, ClusterSpec } from "../support/fixtures";
 import { directKubernetesObjects, validateObject, SCHEMAS } from "../support/schemas";
 import { CHART_PATHS, GATEWAY_SCHEMA_TOP_LEVEL, leafPaths } from "../support/chartValues";
 import {
@@ -155,12 +155,12 @@ describe("two clusters, default settings (everything on), the ingress asked for 
         const real = one(reviews, (r) => providerUrn(r) === providerOf(run.resources, "cluster2"), "reviews service");
         for (const s of [stub, real]) expect(s.inputs.spec).toEqual({ ports: [{ port: 9080, name: "http" }], selector: { app: "reviews" } });
         // Pulumi would otherwise wait for endpoints that never appear in this cluster.
-        expect(stub.inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
-        expect(real.inputs.metadata.annotations).toBeUndefined();
+        expect(stub.inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true", ...FIELD_MANAGED });
+        expect(real.inputs.metadata.annotations).toEqual(FIELD_MANAGED);
         expect(objs.filter((r) => r.type === "kubernetes:apps/v1:Deployment" && /reviews/.test(r.name) && providerUrn(r) === providerOf(run.resources, "cluster1"))).toEqual([]);
         // reviews v2/v3 call ratings, which runs in cluster1 only.
         const ratingsStub = one(objs, (r) => objectKey(r) === "Service/bookinfo/ratings" && providerUrn(r) === providerOf(run.resources, "cluster2"), "ratings stub");
-        expect(ratingsStub.inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+        expect(ratingsStub.inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true", ...FIELD_MANAGED });
     });
 
     test("Bookinfo: reviews report their cluster (CLUSTER_NAME), which productpage renders", () => {
@@ -292,7 +292,7 @@ describe("three clusters", () => {
             (r) => objectKey(r) === "Service/sample/helloworld" && providerUrn(r) === providerOf(run.resources, "cluster2"),
             "helloworld Service in cluster2",
         );
-        expect(hw2.inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+        expect(hw2.inputs.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true", ...FIELD_MANAGED });
         const release = one(sampleResources(run.resources), (r) => r.type === RELEASE, "ingress gateway");
         expect(providerUrn(release)).toBe(providerOf(run.resources, "cluster3"));
         expect(dependsOn(run.resources, release, istiodOf(run.resources, "cluster3"))).toBe(true);
@@ -331,7 +331,7 @@ describe("cluster-local routing (the AKS seed's step 11)", () => {
         expect(kubernetesObject(drs[0])).toEqual({
             apiVersion: "networking.istio.io/v1",
             kind: "DestinationRule",
-            metadata: { name: "helloworld-per-cluster-dr", namespace: "sample" },
+            metadata: { name: "helloworld-per-cluster-dr", namespace: "sample", annotations: FIELD_MANAGED },
             spec: {
                 host,
                 subsets: [

@@ -42,3 +42,9 @@ export const TWO_CLUSTERS_ONE_NETWORK: ClusterSpec[] = [
     { name: "cluster1", network: "network1" },
     { name: "cluster2", network: "network1" },
 ];
+
+/**
+ * The annotation every Kubernetes object the program applies itself carries: the stack's server-side-apply field
+ * manager (components/common/fieldManager.ts), for the harness's project and stack ("test").
+ */
+export const FIELD_MANAGED = { "pulumi.com/patchFieldManager": "istio-multicluster-test" };
