@@ -55,6 +55,11 @@ export interface BedCluster {
     apiServerUrl: string;
     apiServerAddress: string;
     apiServerPort: number;
+    /**
+     * A second address of this cluster (127.0.<g>.2) that the API server's certificate also covers. Nothing listens
+     * there: a test may put a TCP proxy on it to move the cluster's endpoint (kube-apiserver binds one address).
+     */
+    apiServerAlternateAddress: string;
     serviceCidr: string;
     /** The `kubernetes` Service's ClusterIP (first address of the Service CIDR). */
     kubernetesServiceIp: string;
@@ -94,6 +99,10 @@ export interface Bed {
     binDir: string;
     cacheDir: string;
     processes(): BedProcess[];
+    /** Stops one cluster's kube-apiserver (SIGTERM, then SIGKILL after 10 s): the cluster is down, all else runs. */
+    stopApiServer(name: string): Promise<void>;
+    /** Starts that kube-apiserver again with the same flags (same etcd prefix and PKI) and waits for /readyz. */
+    startApiServer(name: string): Promise<void>;
     /** Seconds startBed took. */
     startSeconds: number;
     stop(): Promise<void>;
@@ -295,7 +304,7 @@ function openssl(args: string[], cwd: string): void {
     execFileSync("openssl", args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
 }
 
-function makePki(dir: string, apiIp: string, kubernetesServiceIp: string, name: string): void {
+function makePki(dir: string, apiIp: string, kubernetesServiceIp: string, name: string, alternateApiIp: string): void {
     fs.mkdirSync(dir, { recursive: true });
     const ext = (file: string, lines: string[]) => fs.writeFileSync(path.join(dir, file), lines.join("\n") + "\n");
     openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
@@ -303,7 +312,7 @@ function makePki(dir: string, apiIp: string, kubernetesServiceIp: string, name: 
         "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"], dir);
     ext("server.ext", [
         "basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth",
-        `subjectAltName=IP:${apiIp},IP:${kubernetesServiceIp},DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local`,
+        `subjectAltName=IP:${apiIp},IP:${alternateApiIp},IP:${kubernetesServiceIp},DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local`,
     ]);
     ext("client.ext", ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=clientAuth"]);
     const sign = (base: string, subj: string, extFile: string) => {
@@ -543,6 +552,38 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
         }
     };
 
+    /** Each cluster's kube-apiserver flags, so that startApiServer starts it again as it was. */
+    const apiServerArgs: Record<string, string[]> = {};
+    const clusterByName: Record<string, BedCluster> = {};
+    const apiServerEntry = (name: string) => {
+        if (!(name in apiServerArgs)) throw new Error(`bed: no cluster ${name}`);
+        return procs.find((p) => p.name === `${name}-kube-apiserver`)!;
+    };
+    const isRunning = (p: { child: ChildProcess; exited?: string }) => !p.exited && p.child.exitCode === null && p.child.signalCode === null;
+    const stopApiServer = async (name: string) => {
+        const entry = apiServerEntry(name);
+        if (!isRunning(entry)) return;
+        const t = Date.now();
+        killGroupSync(entry.child, "SIGTERM");
+        while (isRunning(entry) && Date.now() - t < 10000) await sleep(100);
+        if (isRunning(entry)) killGroupSync(entry.child, "SIGKILL");
+        while (isRunning(entry)) await sleep(100);
+        live.delete(entry.child);
+        log(`${name} kube-apiserver stopped`);
+    };
+    const startApiServer = async (name: string) => {
+        const old = apiServerEntry(name);
+        if (isRunning(old)) throw new Error(`bed: ${name}'s kube-apiserver is running (pid ${old.child.pid})`);
+        procs.splice(procs.indexOf(old), 1);
+        const entry = startProc(`${name}-kube-apiserver`, "kube-apiserver", apiServerArgs[name]);
+        const c = clusterByName[name];
+        await waitFor(`${name} kube-apiserver /readyz after a restart`, async () => {
+            if (entry.exited) throw new Error(`${name} kube-apiserver ${entry.exited}; last lines of ${entry.logPath}:\n${tail(entry.logPath)}`);
+            return (await kubeRequest(c, "GET", "/readyz", undefined, { timeoutMs: 5000 })).status === 200;
+        }, timeoutMs);
+        log(`${name} kube-apiserver started again (pid ${entry.child.pid})`);
+    };
+
     let stopped = false;
     const stop = async () => {
         if (stopped) return;
@@ -580,8 +621,9 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
             const dir = path.join(workDir, name);
             fs.rmSync(dir, { recursive: true, force: true });
             const apiIp = `127.0.${g}.1`;
+            const alternateApiIp = `127.0.${g}.2`;
             const kubernetesServiceIp = `10.1.${g}.1`;
-            makePki(path.join(dir, "pki"), apiIp, kubernetesServiceIp, name);
+            makePki(path.join(dir, "pki"), apiIp, kubernetesServiceIp, name, alternateApiIp);
             const pki = (f: string) => path.join(dir, "pki", f);
             const caCert = fs.readFileSync(pki("ca.crt"), "utf8");
             const apiServerUrl = `https://${apiIp}:6443`;
@@ -591,6 +633,7 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
             fs.writeFileSync(kubeconfigPath, kubeconfig, { mode: 0o600 });
             return {
                 name, index, octet: g, kubeconfigPath, kubeconfig, apiServerUrl, apiServerAddress: apiIp, apiServerPort: 6443,
+                apiServerAlternateAddress: alternateApiIp,
                 serviceCidr: `10.1.${g}.0/24`, kubernetesServiceIp, podCidr: `10.2.${g}.0/24`,
                 loadBalancerCidr: `10.3.${g}.0/24`,
                 nodeNames: [`${name}-node-1`, `${name}-node-2`], nodeIps: [`10.4.${g}.1`, `10.4.${g}.2`],
@@ -609,7 +652,8 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
         log("etcd ready");
 
         for (const c of clusters) {
-            startProc(`${c.name}-kube-apiserver`, "kube-apiserver", [
+            clusterByName[c.name] = c;
+            apiServerArgs[c.name] = [
                 `--etcd-servers=${etcdUrl}`, `--etcd-prefix=/bed/${c.name}`,
                 `--bind-address=${c.apiServerAddress}`, `--advertise-address=${c.apiServerAddress}`, "--secure-port=6443",
                 `--service-cluster-ip-range=${c.serviceCidr}`, "--endpoint-reconciler-type=none",
@@ -621,7 +665,8 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
                 `--service-account-issuer=${c.serviceAccountIssuer}`,
                 "--authorization-mode=Node,RBAC", "--allow-privileged=true", "--profiling=false",
                 "--enable-priority-and-fairness=false", "--v=1",
-            ]);
+            ];
+            startProc(`${c.name}-kube-apiserver`, "kube-apiserver", apiServerArgs[c.name]);
         }
         for (const c of clusters) {
             await waitAlive(`${c.name} kube-apiserver /readyz`, async () => (await kubeRequest(c, "GET", "/readyz", undefined, { timeoutMs: 5000 })).status === 200);
@@ -717,7 +762,7 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
         const startSeconds = (Date.now() - t0) / 1000;
         log(`bed up in ${startSeconds.toFixed(1)} s`);
         return {
-            clusters, workDir, logsDir, slot, etcdUrl, binDir, cacheDir, startSeconds, stop,
+            clusters, workDir, logsDir, slot, etcdUrl, binDir, cacheDir, startSeconds, stop, stopApiServer, startApiServer,
             processes: () => procs.map((p) => ({ name: p.name, pid: p.child.pid ?? -1, logPath: p.logPath })),
         };
     } catch (e) {

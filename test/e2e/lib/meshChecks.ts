@@ -45,16 +45,35 @@ export interface ReleaseInfo {
     chartVersion: string;
 }
 
+export interface ReleaseRecord extends ReleaseInfo {
+    name: string;
+    namespace: string;
+    /** The objects Helm applied for this revision (YAML documents). */
+    manifest: string;
+}
+
+/** Every Helm release Secret (owner=helm) of a namespace (default istio-system, "" for all), every revision, decoded. */
+export async function helmReleaseRecords(k: Kube, namespace = ISTIO_NS): Promise<ReleaseRecord[]> {
+    const secrets = await k.list(namespace ? `/api/v1/namespaces/${namespace}/secrets` : "/api/v1/secrets", "labelSelector=owner%3Dhelm");
+    return secrets.map((s) => {
+        const release = JSON.parse(gunzipSync(Buffer.from(Buffer.from(s.data.release, "base64").toString("utf8"), "base64")).toString("utf8"));
+        return {
+            name: s.metadata.labels.name,
+            namespace: s.metadata.namespace,
+            revision: Number(s.metadata.labels.version),
+            status: s.metadata.labels.status,
+            chartVersion: release.chart.metadata.version,
+            manifest: release.manifest ?? "",
+        };
+    });
+}
+
 /** Helm release Secrets (owner=helm) of istio-system, latest revision per release, decoded. */
 export async function helmReleases(k: Kube): Promise<Record<string, ReleaseInfo>> {
-    const secrets = await k.list(`/api/v1/namespaces/${ISTIO_NS}/secrets`, "labelSelector=owner%3Dhelm");
     const out: Record<string, ReleaseInfo> = {};
-    for (const s of secrets) {
-        const revision = Number(s.metadata.labels.version);
-        const name = s.metadata.labels.name;
-        if (out[name] && out[name].revision > revision) continue;
-        const release = JSON.parse(gunzipSync(Buffer.from(Buffer.from(s.data.release, "base64").toString("utf8"), "base64")).toString("utf8"));
-        out[name] = { revision, status: s.metadata.labels.status, chartVersion: release.chart.metadata.version };
+    for (const r of await helmReleaseRecords(k)) {
+        if (out[r.name] && out[r.name].revision > r.revision) continue;
+        out[r.name] = { revision: r.revision, status: r.status, chartVersion: r.chartVersion };
     }
     return out;
 }

@@ -1,0 +1,72 @@
+/**
+ * "Converged, nothing lost": the checks the faults suite makes after every recovery, each returning what it found
+ * rather than throwing, so that a row of the report is written whatever the outcome:
+ *
+ * - the state has no pending operation and the local backend no lock file;
+ * - `preview` with `expectNoChanges` passes (the program and the state agree);
+ * - every cluster's `cacerts` holds the state's root and that cluster's intermediate from the state, and the
+ *   state's certificates are the ones from before the fault (or differ only as the change under way intends);
+ * - every object is accounted for against the state (lib/accounting.ts): nothing lost, orphaned or held twice;
+ * - every istiod lists every other cluster `synced` in /debug/clusterz.
+ */
+import { Stack } from "@pulumi/pulumi/automation";
+import { ObjectAccount, accountObjects, accountProblems } from "./accounting";
+import { lockFiles, pendingOperations } from "./interrupt";
+import { IstiodOperator } from "./istiod";
+import { Kube, eventually } from "./kube";
+import { clusterzSynced } from "./meshChecks";
+import { StateTrust, clusterTrust, stateTrust, trustChanges, trustMismatches } from "./trust";
+
+export interface ConvergenceContext {
+    stack: Stack;
+    stateDir: string;
+    kube: Record<string, Kube>;
+    istiod: Record<string, IstiodOperator>;
+    /** Census of every cluster before the mesh (what the bed itself has). */
+    baseline: Record<string, Set<string>>;
+    others: (cluster: string) => string[];
+    log: (msg: string) => void;
+}
+
+export interface Convergence {
+    problems: string[];
+    objectsLost: number;
+    trust: StateTrust;
+    /** Certificates that differ from `before` (lib/trust.ts trustChanges). */
+    certificatesChanged: string[];
+    account: Record<string, ObjectAccount>;
+}
+
+const MIN = 60_000;
+
+/**
+ * Every check above. `before`: the state's CA before the fault; `intended`: the certificate changes the change under
+ * way makes by design (e.g. "intermediate cluster3 new" when a cluster joins), which are not problems.
+ */
+export async function checkConverged(c: ConvergenceContext, before: StateTrust | undefined, intended: string[] = []): Promise<Convergence> {
+    const problems: string[] = [];
+    const pending = await pendingOperations(c.stack);
+    for (const op of pending) problems.push(`pending operation ${op.type} ${op.urn}`);
+    for (const f of lockFiles(c.stateDir, c.stack.name)) problems.push(`lock file left: ${f}`);
+    const preview = await c.stack.preview({ expectNoChanges: true, color: "never" }).then(
+        () => undefined,
+        (e: Error) => e,
+    );
+    if (preview) problems.push(`preview with expectNoChanges failed: ${String(preview.message).split("\n").filter((l) => /^\s*[~+\-]|error|update|create|delete|replace/i.test(l)).slice(0, 12).join(" / ")}`);
+    const trust = await stateTrust(c.stack);
+    problems.push(...trustMismatches(trust, await clusterTrust(c.kube)));
+    const certificatesChanged = before ? trustChanges(before, trust) : [];
+    for (const change of certificatesChanged.filter((x) => !intended.includes(x))) problems.push(`certificate ${change}`);
+    const account = await accountObjects(c.stack, c.kube, c.baseline);
+    problems.push(...accountProblems(account));
+    const objectsLost = Object.values(account).reduce((n, a) => n + a.lost.length, 0);
+    for (const [n, o] of Object.entries(c.istiod)) {
+        const failed = await eventually(`${n} clusterz synced`, () => clusterzSynced(o, c.others(n)), 3 * MIN, 2000).then(
+            () => undefined,
+            (e: Error) => e,
+        );
+        if (failed) problems.push(`${n}: istiod not synced with ${c.others(n).join(", ")}: ${failed.message}`);
+    }
+    if (problems.length) c.log(`not converged: ${problems.join("; ")}`);
+    return { problems, objectsLost, trust, certificatesChanged, account };
+}
