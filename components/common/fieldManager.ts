@@ -10,14 +10,16 @@ export const FIELD_MANAGER_ANNOTATION = "pulumi.com/patchFieldManager";
  * such an object then keeps the dead run's manager beside the new one, and the next change of a field both own (a
  * reader-token rotation rewriting a remote secret, a new intermediate in `cacerts`) fails with "Apply failed with 1
  * conflict: conflict with "pulumi-kubernetes-<id>"" (measured on the end-to-end bed: test/e2e/faults.e2e.ts).
- * Named after the project and the stack, so two stacks writing one object still conflict.
+ * Named after the project and the stack, so two stacks writing one object still conflict; `scope` narrows it further
+ * (cacerts: the CA it holds, see IstioPrimary).
  */
-export function fieldManager(): string {
-    return `${pulumi.getProject()}-${pulumi.getStack()}`.slice(0, 128);
+export function fieldManager(scope?: string): string {
+    return `${pulumi.getProject()}-${pulumi.getStack()}${scope ? `-${scope}` : ""}`.slice(0, 128);
 }
 
 /** A Kubernetes object's arguments with the stack's field manager (FIELD_MANAGER_ANNOTATION) among its annotations. */
-export function withFieldManager<T extends { metadata: object }>(args: T): T {
-    const metadata = args.metadata as { annotations?: Record<string, string> };
-    return { ...args, metadata: { ...metadata, annotations: { ...(metadata.annotations ?? {}), [FIELD_MANAGER_ANNOTATION]: fieldManager() } } };
+export function withFieldManager<T extends { metadata: object }>(args: T, scope?: pulumi.Input<string>): T {
+    const metadata = args.metadata as { annotations?: Record<string, pulumi.Input<string>> };
+    const manager = scope === undefined ? fieldManager() : pulumi.output(scope).apply(fieldManager);
+    return { ...args, metadata: { ...metadata, annotations: { ...(metadata.annotations ?? {}), [FIELD_MANAGER_ANNOTATION]: manager } } };
 }

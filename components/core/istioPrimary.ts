@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
@@ -139,11 +140,16 @@ export class IstioPrimary extends pulumi.ComponentResource {
         // cross-cluster mTLS fails. So istiod depends on it.
         this.caCertsSecret = new k8s.core.v1.Secret(
             `${name}-cacerts`,
-            withFieldManager({
-                metadata: { name: "cacerts", namespace: this.namespace.metadata.name },
-                type: "Opaque",
-                stringData: pulumi.secret(pulumi.output(args.caCerts).apply((certs): Record<string, string> => ({ ...certs }))),
-            }),
+            withFieldManager(
+                {
+                    metadata: { name: "cacerts", namespace: this.namespace.metadata.name },
+                    type: "Opaque",
+                    stringData: pulumi.secret(pulumi.output(args.caCerts).apply((certs): Record<string, string> => ({ ...certs }))),
+                },
+                // Its field manager also names the roots it holds: a stack that lost its state and made a new root
+                // gets a field conflict on the live cacerts instead of replacing the mesh's trust in one step.
+                pulumi.unsecret(pulumi.output(args.caCerts).apply((certs) => `ca-${createHash("sha256").update(certs["root-cert.pem"]).digest("hex").slice(0, 12)}`)),
+            ),
             { parent: this, provider },
         );
 

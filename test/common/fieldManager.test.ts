@@ -5,7 +5,8 @@
  * after a killed run, the next reader-token rotation failed with "Apply failed with 1 conflict: conflict with
  * "pulumi-kubernetes-<id>": .data.cluster1" on the remote secrets the killed run had written).
  */
-import { Declared, runProgram } from "../support/harness";
+import { createHash } from "crypto";
+import { Declared, plain, runProgram } from "../support/harness";
 import { existingStack, FIELD_MANAGED, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
 import { istiodTemplateStandIn } from "../support/helmTemplate";
 import { FIELD_MANAGER_ANNOTATION, withFieldManager } from "../../components/common/fieldManager";
@@ -20,7 +21,17 @@ describe("the stack's field manager", () => {
         const objects = appliedObjects(run.resources);
         // Namespaces, cacerts, tokens, remote secrets, Gateways, PeerAuthentications, samples, verification Jobs.
         expect(new Set(objects.map((r) => r.type)).size).toBeGreaterThanOrEqual(8);
-        for (const r of objects) expect([r.name, r.inputs.metadata?.annotations?.[FIELD_MANAGER_ANNOTATION]]).toEqual([r.name, FIELD_MANAGED[FIELD_MANAGER_ANNOTATION]]);
+        const stackManager = FIELD_MANAGED[FIELD_MANAGER_ANNOTATION];
+        for (const r of objects.filter((x) => x.inputs.metadata?.name !== "cacerts")) expect([r.name, r.inputs.metadata?.annotations?.[FIELD_MANAGER_ANNOTATION]]).toEqual([r.name, stackManager]);
+        // cacerts: the stack's manager narrowed to the root it holds, so a stack that lost its state and made a new
+        // root conflicts on the live cacerts instead of replacing the mesh's trust.
+        const cacerts = objects.filter((x) => x.inputs.metadata?.name === "cacerts");
+        expect(cacerts).toHaveLength(3);
+        for (const r of cacerts) {
+            const root = plain(r.inputs).stringData["root-cert.pem"];
+            expect(root).toContain("BEGIN CERTIFICATE");
+            expect([r.name, r.inputs.metadata.annotations[FIELD_MANAGER_ANNOTATION]]).toEqual([r.name, `${stackManager}-ca-${createHash("sha256").update(root).digest("hex").slice(0, 12)}`]);
+        }
     });
 
     test("the revision tags' objects, rendered from the istiod chart, name it too", async () => {

@@ -15,6 +15,10 @@ export interface BedCluster {
     kubeconfigPath: string;
     kubeconfig: string;
     apiServerUrl: string;
+    apiServerAddress: string;
+    apiServerPort: number;
+    /** A second address the API server's certificate covers; nothing listens there (see bed/clusters.ts). */
+    apiServerAlternateAddress: string;
     serviceCidr: string;
     podCidr: string;
     loadBalancerCidr: string;
@@ -25,6 +29,9 @@ export interface Bed {
     clusters: BedCluster[];
     workDir: string;
     stop(): Promise<void> | void;
+    /** Stops one cluster's kube-apiserver; startApiServer starts it again as it was (bed/clusters.ts). */
+    stopApiServer(name: string): Promise<void>;
+    startApiServer(name: string): Promise<void>;
 }
 
 export const cacheDir = () => process.env.ISTIO_MC_BED_CACHE ?? path.join(os.homedir(), ".cache", "istio-multicluster-bed");

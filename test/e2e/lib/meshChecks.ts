@@ -394,6 +394,11 @@ export function bedListeners(): { local: string; proc: string }[] {
     return sockets(["-ltnpH"]).filter((r) => r.proc && BED_PROCESSES.test(r.proc)).map((r) => ({ local: r.local, proc: r.proc! }));
 }
 
+/** Established TCP connections of pilot-discovery and the bed's processes in the run's namespace (`ss -tnp`). */
+export function bedConnections(): { local: string; peer: string; proc: string }[] {
+    return sockets(["-tnpH"]).filter((r) => r.proc && BED_PROCESSES.test(r.proc)).map((r) => ({ local: r.local, peer: r.peer, proc: r.proc! }));
+}
+
 /**
  * The run is sealed in its own network namespace: at least `minPilot` listeners are pilot-discovery's and every
  * listener of the bed is on a bed address (127/8, 10/8) inside it; and in the machine's own namespace (`ss` through

@@ -1,0 +1,549 @@
+/**
+ * Faults on the real engine: the Pulumi CLI 3.274.1 and pulumi-resource-kubernetes 4.25.0 built by the bed, driving the
+ * program inline (lib/stack.ts) onto the bed's real API servers with a real `pilot-discovery` per cluster
+ * (lib/istiod.ts), in a network namespace of the run's own (run.sh). Each fault is injected into a mesh that is
+ * running, then recovered as a user would (docs/operations.md "When a run fails" says it as measured here), and then:
+ *
+ *   converged, nothing lost = no pending operation or lock left, `preview` with `expectNoChanges`, every cluster's
+ *   `cacerts` holds the state's root and its own intermediate, the same root and intermediates as before the fault
+ *   (fingerprints), every object accounted for against the state (nothing lost, orphaned or held twice:
+ *   lib/accounting.ts), every istiod's /debug/clusterz lists every other cluster `synced` (lib/convergence.ts).
+ *
+ * The faults: 7 bad input (first, on empty clusters), 1 `up` interrupted (SIGINT, SIGKILL) at three points, 6 two
+ * `up`s at once, 2 a cluster's API server down, 3 istiod down, 4 a remote cluster's API server moves, 5 the state
+ * exported and imported, corrupted, lost. The report (a table, and `$E2E_REPORT_DIR/faults.json`) has one row per
+ * fault and point.
+ *
+ * One bed, one stack, one deployed mesh for the whole file. The three points of fault 1 happen when something is
+ * installed, so the mesh replays them: the CA root on the first `up`; a cluster's intermediate and istiod's Helm
+ * install when a cluster leaves the mesh and joins again (JOINER: one that shares its network with another, so no
+ * gateway comes or goes); remote secrets on a reader-token rotation, which rewrites every one of them.
+ *
+ * Stand-ins, as in mesh.e2e.ts: the tls provider (tls-stand-in/), kwok's pods, istiod outside the cluster. Samples:
+ * helloworld only (no Bookinfo, no verification Jobs), to keep the file's time down; the faults are in the mesh.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { parse as parseYaml, stringify } from "yaml";
+import { Bed, BedCluster, bedIstioVersions, buildBed, chartsDir, startBed } from "./lib/bed";
+import { added, census } from "./lib/census";
+import { ConvergenceContext, checkConverged } from "./lib/convergence";
+import { FaultRow, faultTable, writeFaultReport } from "./lib/faultReport";
+import { Interruption, describeStep, interruptUp, lockFiles, pendingOperations } from "./lib/interrupt";
+import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
+import { Kube, b64, eventually } from "./lib/kube";
+import * as checks from "./lib/meshChecks";
+import { makeLog, makeTimed } from "./lib/meshChecks";
+import { recoverKilledRun } from "./lib/recovery";
+import { PulumiEnv, TLS_STAND_IN, meshConfig, openStack, preparePulumi, writeStackConfig } from "./lib/stack";
+import { TcpProxy, startTcpProxy } from "./lib/tcpProxy";
+import { loadTopology } from "./lib/topology";
+import { StateTrust, clusterTrust, stateTrust } from "./lib/trust";
+
+const topology = loadTopology();
+const NAMES = topology.names;
+const VERSION = process.env.E2E_TO_VERSION ?? bedIstioVersions().slice(-1)[0] ?? "1.31.1";
+const STACK = "faults";
+const MIN = 60_000;
+/** Leaves and joins the mesh again to replay a cluster's install: one that shares its network, else the last. */
+const JOINER = NAMES.slice(1).find((n) => topology.sameNetwork(n).length > 0) ?? NAMES[NAMES.length - 1];
+/** The cluster whose API server goes down, whose istiod stops and whose endpoint moves: the last one. */
+const VICTIM = NAMES[NAMES.length - 1];
+
+const PRIVATE_KEY = "tls:index/privateKey:PrivateKey";
+const RELEASE = "kubernetes:helm.sh/v3:Release";
+const SECRET = "kubernetes:core/v1:Secret";
+
+const log = makeLog("faults");
+const timings: Record<string, number> = {};
+const timed = makeTimed(timings, log);
+
+let root: string;
+let bed: Bed | undefined;
+let env: PulumiEnv;
+let stack: Stack;
+let clusters: BedCluster[] = [];
+const kube: Record<string, Kube> = {};
+const istiod: Record<string, IstiodOperator> = {};
+const baseline: Record<string, Set<string>> = {};
+const rows: FaultRow[] = [];
+const findings: Record<string, unknown> = {};
+let meshUp = false;
+let proxy: TcpProxy | undefined;
+
+/** What the stack's config says beyond the topology; each fault changes what it needs and writes it. */
+const settings = {
+    members: NAMES,
+    readerTokenGeneration: 1,
+    strictMtls: true,
+    kubeconfigPath: {} as Record<string, string>,
+};
+
+function stackConfig(): Record<string, unknown> {
+    const p = (k: string) => `istio-multicluster:${k}`;
+    return {
+        ...meshConfig({
+            istioVersion: VERSION,
+            chartSource: chartsDir(VERSION),
+            clusters: clusters
+                .filter((c) => settings.members.includes(c.name))
+                .map((c) => ({ name: c.name, network: topology.networkOf(c.name), kubeconfigPath: settings.kubeconfigPath[c.name] ?? c.kubeconfigPath })),
+        }),
+        [p("samples")]: { helloworld: { enabled: true }, bookinfo: { enabled: false }, verification: { enabled: false } },
+        [p("readerTokens")]: { generation: settings.readerTokenGeneration },
+        [p("strictMtls")]: settings.strictMtls,
+    };
+}
+const applySettings = () => writeStackConfig(env, STACK, stackConfig());
+
+const ctx = (): ConvergenceContext => ({ stack, stateDir: env.stateDir, kube, istiod, baseline, others: (n) => topology.others(n), log });
+const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => e);
+/** The lines of an engine error that say what failed (the CLI's diagnostics), without the plugin warnings. */
+const errorLines = (e: Error | undefined) =>
+    String(e?.message ?? "")
+        .split("\n")
+        .filter((l) => /error|failed|refused|locked/i.test(l) && !/^\s*(err\?|stderr): |Command failed/.test(l))
+        .map((l) => l.trim())
+        .filter((l, i, all) => all.indexOf(l) === i)
+        .slice(0, 12);
+/** A resourcePreEvent of `type` whose resource name matches. */
+const stepStarts = (type: string, name: (n: string) => boolean) => (e: EngineEvent) => {
+    const m = e.resourcePreEvent?.metadata;
+    return !!m && m.type === type && name(m.urn.split("::").pop()!);
+};
+const up = (label: string, extra: { onEvent?: (e: EngineEvent) => void } = {}) => timed(label, () => stack.up({ color: "never", ...extra }));
+
+/** Runs the checks after a recovery, records the report's row, and asserts the row converged. */
+async function finish(fault: string, point: string, recovery: string[], before: StateTrust | undefined, intended: string[] = []) {
+    const c = await timed(`checks: ${fault} / ${point}`, () => checkConverged(ctx(), before, intended));
+    const changes = c.certificatesChanged.filter((x) => !x.endsWith(" new")).map((x) => (intended.includes(x) ? `${x} (by design)` : x));
+    rows.push({ fault, point, recovery, converged: c.problems.length === 0, objectsLost: c.objectsLost, certificatesChanged: changes });
+    expect(c.problems).toEqual([]);
+}
+
+/** The joiner leaves the mesh (an ordinary `up` without it), so that its next join installs it again. */
+async function joinerLeaves() {
+    settings.members = NAMES.filter((n) => n !== JOINER);
+    applySettings();
+    const r = await up(`${JOINER} leaves`);
+    expect(r.summary.result).toBe("succeeded");
+    settings.members = NAMES;
+    applySettings();
+}
+
+beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(process.env.E2E_WORK_DIR ?? os.tmpdir(), "istio-mc-faults-"));
+    log(`work dir ${root}; topology ${JSON.stringify(topology.clusters)}; Istio ${VERSION}; joiner ${JOINER}, victim ${VICTIM}`);
+    log(`tls provider: the STAND-IN in ${TLS_STAND_IN} (not the real pulumi-resource-tls)`);
+    await timed("bed build/check", async () => buildBed());
+    checks.requireBedFiles([VERSION]);
+    bed = await timed("bed start", () => startBed(NAMES, path.join(root, "bed")));
+    clusters = checks.bedClusters(bed, NAMES);
+    checks.startIstiods(clusters, { root, log, gatePodReadiness: true }, kube, istiod);
+    for (const n of NAMES) baseline[n] = await census(kube[n]);
+    env = preparePulumi(root);
+    stack = await openStack(env, STACK);
+}, 30 * MIN);
+
+afterAll(async () => {
+    await proxy?.close();
+    await checks.stopIstiodsAndBed(istiod, bed, log);
+    const table = faultTable(rows);
+    process.stderr.write(`\nFaults on the real engine (${NAMES.length} clusters, Istio ${VERSION}):\n${table}\n\n`);
+    if (root) {
+        fs.writeFileSync(path.join(root, "faults.md"), table + "\n");
+        fs.writeFileSync(path.join(root, "faults-findings.json"), JSON.stringify({ timings, findings }, null, 2));
+    }
+    if (process.env.E2E_REPORT_DIR) log(`report: ${writeFaultReport(process.env.E2E_REPORT_DIR, rows)}`);
+    log(`timings (s): ${JSON.stringify(timings)}; logs and state under ${root}`);
+}, 10 * MIN);
+
+describe("7. bad input through the real CLI: each refused before anything is created, naming the setting", () => {
+    const BAD = "faults-bad";
+    let bad: Stack;
+    const good = () => {
+        const cfg = stackConfig();
+        return cfg;
+    };
+
+    beforeAll(async () => {
+        bad = await openStack(env, BAD);
+    });
+
+    afterAll(async () => {
+        await bad?.workspace.removeStack(BAD, { force: true }).catch(() => undefined);
+    });
+
+    /** `up` of the bad stack fails naming every one of `settings`, and nothing exists afterwards on any API server or in its state. */
+    async function refused(point: string, names: string[], notShown: string[] = []) {
+        const err = await timed(`bad input: ${point}`, () => errorOf(bad.up({ color: "never" })));
+        expect(err).toBeDefined();
+        const message = String(err!.message);
+        findings[`bad input: ${point}`] = errorLines(err).filter((l) => /istio-multicluster:|error/.test(l));
+        for (const n of names) expect([point, n, message.includes(n)]).toEqual([point, n, true]);
+        for (const s of notShown) expect([point, "secret shown", message.includes(s)]).toEqual([point, "secret shown", false]);
+        const state = ((await bad.exportStack()).deployment.resources ?? []) as any[];
+        expect(state.filter((r) => !r.type.startsWith("pulumi:"))).toEqual([]);
+        for (const n of NAMES) expect([n, added(baseline[n], await census(kube[n]))]).toEqual([n, []]);
+        rows.push({ fault: "7. bad input", point, recovery: ["none: nothing was created; fix the setting the error names"], converged: true, objectsLost: 0, certificatesChanged: [] });
+    }
+
+    test("a list entry's field set without --path (a flat key `clusters[1].network`)", async () => {
+        writeStackConfig(env, BAD, good());
+        await bad.setConfig("istio-multicluster:clusters[1].network", { value: "network9" }, false);
+        await refused("flat key clusters[1].network (pulumi config set without --path)", ["clusters[1].network"]);
+    }, 10 * MIN);
+
+    test("a cluster name that is no DNS label, set with --path", async () => {
+        writeStackConfig(env, BAD, good());
+        await bad.setConfig("istio-multicluster:clusters[0].name", { value: "Cluster_One" }, true);
+        await refused("clusters[0].name not a DNS label (set with --path)", ["istio-multicluster:clusters[0].name"]);
+    }, 10 * MIN);
+
+    test("several problems in one list: a name twice, a misspelt key, an unsupported Istio version: all named in one run", async () => {
+        const cfg = good();
+        const list = cfg["istio-multicluster:clusters"] as any[];
+        list[1] = { ...list[1], name: list[0].name };
+        list[list.length - 1] = { ...list[list.length - 1], netwrok: list[list.length - 1].network };
+        delete list[list.length - 1].network;
+        cfg["istio-multicluster:istioVersion"] = "1.22.0";
+        writeStackConfig(env, BAD, cfg);
+        await refused("duplicate cluster name, misspelt clusters[].netwrok, istioVersion 1.22.0, together", [
+            "istio-multicluster:clusters",
+            `istio-multicluster:clusters[${list.length - 1}].netwrok`,
+            "istio-multicluster:istioVersion",
+        ]);
+    }, 10 * MIN);
+
+    test("a kubeconfigPath that does not exist", async () => {
+        writeStackConfig(env, BAD, good());
+        await bad.setConfig("istio-multicluster:clusters[1].kubeconfigPath", { value: path.join(root, "no-such-kubeconfig") }, true);
+        await refused("clusters[1].kubeconfigPath missing file", ["istio-multicluster:clusters[1].kubeconfigPath"]);
+    }, 10 * MIN);
+
+    test("a secret set into the list (--secret --path clusters[0].kubeconfig) that is no kubeconfig: named, never shown", async () => {
+        const marker = "e2e-not-a-kubeconfig-SECRET-4711";
+        writeStackConfig(env, BAD, good());
+        await bad.removeConfig("istio-multicluster:clusters[0].kubeconfigPath", true);
+        await bad.setConfig("istio-multicluster:clusters[0].kubeconfig", { value: marker, secret: true }, true);
+        await refused("secret clusters[0].kubeconfig not a kubeconfig (--secret --path)", ["istio-multicluster:clusters[0].kubeconfig"], [marker]);
+    }, 10 * MIN);
+
+    test("nested settings: a misspelt samples key and a CA validity below the minimum", async () => {
+        const cfg = good();
+        cfg["istio-multicluster:samples"] = { helloWorld: { enabled: true } };
+        cfg["istio-multicluster:ca"] = { validityHours: 12 };
+        writeStackConfig(env, BAD, cfg);
+        await refused("samples.helloWorld misspelt, ca.validityHours 12", ["istio-multicluster:samples.helloWorld", "istio-multicluster:ca.validityHours"]);
+    }, 10 * MIN);
+});
+
+describe("1. up interrupted: SIGINT and SIGKILL of the CLI while the CA is made, istiod's Helm release installs, remote secrets are written", () => {
+    test("SIGKILL while the mesh root's key is made (the first up)", async () => {
+        applySettings();
+        const i = await timed("first up, SIGKILL at the root key", () => interruptUp(stack, "SIGKILL", stepStarts(PRIVATE_KEY, (n) => /root/.test(n))));
+        expect(i.at).toMatch(/PrivateKey .*root/);
+        expect(i.error).toBeDefined();
+        // What the killed run leaves: its lock, and the creates it had in flight as pending operations.
+        expect(lockFiles(env.stateDir, STACK)).toHaveLength(1);
+        const pending = await pendingOperations(stack);
+        expect(pending.map((p) => p.urn)).toContainEqual(expect.stringMatching(/PrivateKey::.*root/));
+        const locked = await errorOf(stack.up({ color: "never" }));
+        expect(String(locked?.message)).toMatch(/the stack is currently locked by 1 lock\(s\)/);
+        findings.killedRun = { at: i.at, pending, orphanedPlugins: i.orphans, lockedError: errorLines(locked) };
+        const partial = await stateTrust(stack);
+        const r = await recoverKilledRun({ stack, interruption: i, kube, clusters, log });
+        expect(r.upError).toBeUndefined();
+        meshUp = true;
+        await finish("1. up interrupted", "SIGKILL of the CLI while the mesh root's key is made (first up)", r.steps, partial);
+    }, 40 * MIN);
+
+    const install = (signal: "SIGINT" | "SIGKILL", where: string, when: (e: EngineEvent) => boolean, at: RegExp) => async () => {
+        if (!meshUp) throw new Error("the mesh is not up");
+        const before = await stateTrust(stack);
+        await joinerLeaves();
+        const i = await timed(`${JOINER} joins, ${signal} ${where}`, () => interruptUp(stack, signal, when));
+        expect(i.at).toMatch(at);
+        expect(i.error).toBeDefined();
+        const steps = await recover(i);
+        // A cluster that joins again gets a new intermediate; the root and the other clusters' stay.
+        await finish("1. up interrupted", `${signal} of the CLI ${where} (${JOINER} joins the mesh)`, steps, before, [`intermediate ${JOINER} changed`]);
+    };
+
+    /** SIGINT: the CLI cancels, lets the steps in flight end, writes the state and exits: nothing pending, no lock; the next `up` goes on. SIGKILL: lib/recovery.ts. */
+    async function recover(i: Interruption): Promise<string[]> {
+        findings[`${i.signal} ${i.at}`] = { exitMs: i.exitMs, orphanedPlugins: i.orphans.length, error: errorLines(i.error) };
+        if (i.signal === "SIGINT") {
+            expect(await pendingOperations(stack)).toEqual([]);
+            expect(lockFiles(env.stateDir, STACK)).toEqual([]);
+            expect(i.orphans).toEqual([]);
+            const r = await up("up after SIGINT");
+            expect(r.summary.result).toBe("succeeded");
+            return ["pulumi up"];
+        }
+        const r = await recoverKilledRun({ stack, interruption: i, kube, clusters, log });
+        expect(r.upError).toBeUndefined();
+        return r.steps;
+    }
+
+    test(`SIGINT while a joining cluster's intermediate CA is made`, install("SIGINT", "while the joining cluster's intermediate CA key is made", stepStarts(PRIVATE_KEY, (n) => n.endsWith(`-${JOINER}`)), new RegExp(`PrivateKey .*-${JOINER}$`)), 40 * MIN);
+
+    test(`SIGINT while istiod's Helm release installs`, install("SIGINT", "while istiod's Helm release installs", stepStarts(RELEASE, (n) => n === `mesh-${JOINER}-istiod`), /Release mesh-.*-istiod$/), 40 * MIN);
+
+    test(`SIGKILL while istiod's Helm release installs`, install("SIGKILL", "while istiod's Helm release installs", stepStarts(RELEASE, (n) => n === `mesh-${JOINER}-istiod`), /Release mesh-.*-istiod$/), 40 * MIN);
+
+    const rotation = (signal: "SIGINT" | "SIGKILL") => async () => {
+        if (!meshUp) throw new Error("the mesh is not up");
+        const before = await stateTrust(stack);
+        settings.readerTokenGeneration++;
+        applySettings();
+        const i = await timed(`token rotation, ${signal} at a remote secret`, () => interruptUp(stack, signal, stepStarts(SECRET, (n) => n.endsWith("-remote-secret"))));
+        expect(i.at).toMatch(/Secret .*-remote-secret$/);
+        expect(i.error).toBeDefined();
+        const steps = await recover(i);
+        await finish("1. up interrupted", `${signal} of the CLI while remote secrets are written (reader-token rotation to generation ${settings.readerTokenGeneration})`, steps, before);
+    };
+
+    test("SIGINT while remote secrets are written", rotation("SIGINT"), 40 * MIN);
+
+    test("SIGKILL while remote secrets are written", rotation("SIGKILL"), 40 * MIN);
+});
+
+describe("6. two up at once on one stack (local backend)", () => {
+    test("the second is refused at once, the first completes, nothing is written twice", async () => {
+        if (!meshUp) throw new Error("the mesh is not up");
+        const before = await stateTrust(stack);
+        const updatesBefore = (await stack.history()).length;
+        settings.readerTokenGeneration++;
+        applySettings();
+        let started!: () => void;
+        const firstStarted = new Promise<void>((r) => (started = r));
+        const first = errorOf(stack.up({ color: "never", onEvent: (e) => e.resourcePreEvent && started() }));
+        await firstStarted;
+        // Another terminal on the same stack: its own workspace object, the same project, state and stack.
+        const second = await openStack(env, STACK);
+        const refusedErr = await timed("second up while the first runs", () => errorOf(second.up({ color: "never" })));
+        expect(refusedErr).toBeDefined();
+        expect(String(refusedErr!.message)).toMatch(/the stack is currently locked by 1 lock\(s\)\. Either wait for the other process\(es\) to end or delete the lock file with `pulumi cancel`/);
+        findings.secondUp = errorLines(refusedErr);
+        expect(await first).toBeUndefined();
+        // One update more in the stack's history: the second never started one.
+        expect((await stack.history()).length).toBe(updatesBefore + 1);
+        await finish("6. two up at once", "a second `pulumi up` on the stack while the first runs", ["none: the second is refused at once (the stack is locked); run it again after the first"], before);
+    }, 30 * MIN);
+});
+
+describe("2. a cluster's API server down during up", () => {
+    /** Resources of the stack that live in `cluster` or point at it (their names carry the cluster's name). */
+    const involves = (name: string, cluster: string) => name.includes(`-${cluster}-`) || name.endsWith(`-${cluster}`) || name.startsWith(`${cluster}-`);
+
+    async function downDuringRotation(point: string, stopWhen: "before" | "middle") {
+        if (!meshUp) throw new Error("the mesh is not up");
+        const before = await stateTrust(stack);
+        settings.readerTokenGeneration++;
+        applySettings();
+        const events: EngineEvent[] = [];
+        let stopping: Promise<void> | undefined;
+        if (stopWhen === "before") stopping = bed!.stopApiServer(VICTIM);
+        await stopping;
+        const err = await timed(`up, ${VICTIM}'s API server down ${stopWhen}`, () =>
+            errorOf(
+                stack.up({
+                    color: "never",
+                    onEvent: (e) => {
+                        events.push(e);
+                        const m = e.resourcePreEvent?.metadata;
+                        if (!stopping && m && m.type === SECRET && involves(m.urn.split("::").pop()!, VICTIM)) stopping = bed!.stopApiServer(VICTIM);
+                    },
+                }),
+            ),
+        );
+        await stopping;
+        expect(err).toBeDefined();
+        const lines = errorLines(err);
+        findings[`API server down ${stopWhen}`] = lines;
+        // The run fails naming the cluster: its resources' names and its API server's address.
+        expect(lines.join("\n")).toContain(VICTIM);
+        // The other clusters' work is kept: every step that ended is in the state, and none of them is done again.
+        const done = events.filter((e) => e.resOutputsEvent && ["create", "update", "create-replacement"].includes(e.resOutputsEvent.metadata.op)).map((e) => e.resOutputsEvent!.metadata.urn);
+        const state = new Map(((await stack.exportStack()).deployment.resources as any[]).map((r) => [r.urn, r]));
+        for (const urn of done) expect([urn, state.has(urn)]).toEqual([urn, true]);
+        await timed(`${VICTIM}'s API server back`, () => bed!.startApiServer(VICTIM));
+        const redo: string[] = [];
+        const r = await up("up after the API server is back", {
+            onEvent: (e) => {
+                const m = e.resOutputsEvent?.metadata;
+                if (m && ["create", "update", "replace", "create-replacement"].includes(m.op)) redo.push(`${m.op} ${m.urn.split("::").pop()}`);
+            },
+        });
+        expect(r.summary.result).toBe("succeeded");
+        findings[`API server down ${stopWhen}: kept`] = done.map((u) => u.split("::").pop());
+        findings[`API server down ${stopWhen}: recovery up`] = redo;
+        // Nothing the failed run did is done again.
+        const doneNames = new Set(done.map((u) => u.split("::").pop()));
+        expect(redo.filter((x) => doneNames.has(x.split(" ")[1]))).toEqual([]);
+        await finish("2. API server down", `${VICTIM}'s kube-apiserver stopped ${point} (reader-token rotation to generation ${settings.readerTokenGeneration})`, [`start ${VICTIM}'s API server again`, "pulumi up"], before);
+    }
+
+    test("stopped before the up: the run fails naming the cluster, the others' work is kept, the next up converges", () => downDuringRotation("before the up", "before"), 30 * MIN);
+
+    test("stopped in the middle of the up: the same", () => downDuringRotation("in the middle of the up (at its first step there)", "middle"), 30 * MIN);
+});
+
+describe("3. istiod down during an update (its validation webhook fails closed)", () => {
+    test("the up fails at the Istio object of that cluster, the error says what to do, the next up after istiod is back converges", async () => {
+        if (!meshUp) throw new Error("the mesh is not up");
+        // The update needs an Istio object to create: the mesh-wide PeerAuthentication, taken away first.
+        settings.strictMtls = false;
+        applySettings();
+        expect((await up("strictMtls off")).summary.result).toBe("succeeded");
+        const before = await stateTrust(stack);
+        await istiod[VICTIM].pause();
+        settings.strictMtls = true;
+        applySettings();
+        const err = await timed(`up with ${VICTIM}'s istiod down`, () => errorOf(stack.up({ color: "never" })));
+        expect(err).toBeDefined();
+        const lines = errorLines(err);
+        findings.istiodDown = lines;
+        expect(lines.join("\n")).toMatch(/failed calling webhook "[^"]*validation\.istio\.io"/);
+        expect(lines.join("\n")).toContain(`mesh-${VICTIM}-mtls`);
+        // Fails closed: no PeerAuthentication in that cluster; the others got theirs.
+        for (const n of NAMES) {
+            const pa = await kube[n].getOrUndefined(`/apis/security.istio.io/v1/namespaces/${ISTIO_NS}/peerauthentications/default`);
+            expect([n, pa !== undefined]).toEqual([n, n !== VICTIM]);
+        }
+        istiod[VICTIM].resume();
+        await eventually(`${VICTIM} istiod serving again`, async () => (await kube[VICTIM].get(`/apis/apps/v1/namespaces/${ISTIO_NS}/deployments/istiod`)).status?.readyReplicas >= 1 && istiod[VICTIM].running !== undefined, 3 * MIN, 1000);
+        expect((await up("up after istiod is back")).summary.result).toBe("succeeded");
+        await finish("3. istiod down", `${VICTIM}'s istiod stopped, then an up that creates an Istio object there (strictMtls back on)`, [`bring istiod back (kubectl -n istio-system get deploy istiod: Ready)`, "pulumi up"], before);
+    }, 30 * MIN);
+});
+
+describe("4. a remote cluster's API server address changes", () => {
+    test("the remote secrets follow, every istiod re-syncs through the new address, nothing else changes", async () => {
+        if (!meshUp) throw new Error("the mesh is not up");
+        const before = await stateTrust(stack);
+        const c = clusters.find((x) => x.name === VICTIM)!;
+        proxy = await startTcpProxy({ host: c.apiServerAlternateAddress, port: c.apiServerPort }, { host: c.apiServerAddress, port: c.apiServerPort });
+        const newUrl = `https://${c.apiServerAlternateAddress}:${c.apiServerPort}`;
+        const moved = path.join(root, `${c.name}-moved.kubeconfig`);
+        const doc = parseYaml(fs.readFileSync(c.kubeconfigPath, "utf8"));
+        for (const entry of doc.clusters) entry.cluster.server = newUrl;
+        fs.writeFileSync(moved, stringify(doc), { mode: 0o600 });
+        settings.kubeconfigPath[c.name] = moved;
+        applySettings();
+        const ops: string[] = [];
+        const r = await up("up with the moved endpoint", {
+            onEvent: (e) => {
+                const m = e.resOutputsEvent?.metadata;
+                if (m && m.op !== "same" && m.op !== "read" && !m.type.startsWith("pulumi:pulumi:")) ops.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
+            },
+        });
+        expect(r.summary.result).toBe("succeeded");
+        findings.endpointMoved = ops;
+        // Nothing else changes: the cluster's provider takes the new kubeconfig, and every remote secret for it follows.
+        const expected = [`update pulumi:providers:kubernetes ${c.name}-k8s`, ...topology.others(c.name).map((t) => `update ${SECRET} mesh-${c.name}-to-${t}-remote-secret`)];
+        expect(ops.sort()).toEqual(expected.sort());
+        for (const t of topology.others(c.name)) {
+            const s = await kube[t].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/istio-remote-secret-${c.name}`);
+            expect([t, parseYaml(b64(s.data[c.name])).clusters[0].cluster.server]).toEqual([t, newUrl]);
+        }
+        // Every other istiod watches the cluster through the new address (pilot-discovery's connections, by ss).
+        await eventually("pilot-discovery of every other cluster connected to the new address", async () => {
+            const conns = checks.bedConnections().filter((x) => x.proc.startsWith("pilot-discovery") && x.peer === `${c.apiServerAlternateAddress}:${c.apiServerPort}`);
+            return conns.length >= topology.others(c.name).length ? conns : undefined;
+        }, 3 * MIN, 2000);
+        await finish("4. API server address changes", `${c.name}'s API server moves to ${newUrl} (a new kubeconfig)`, ["pulumi up (with the new kubeconfig)"], before);
+    }, 30 * MIN);
+});
+
+describe("5. state", () => {
+    const stackFile = () => {
+        const dir = path.join(env.stateDir, ".pulumi", "stacks");
+        const f = (fs.readdirSync(dir, { recursive: true }) as string[]).find((x) => path.basename(x) === `${STACK}.json`);
+        if (!f) throw new Error(`no ${STACK}.json under ${dir}`);
+        return path.join(dir, f);
+    };
+    const resourcesOf = async (s: Stack) => ((await s.exportStack()).deployment.resources ?? []) as any[];
+    const tlsSteps: string[] = [];
+
+    test("pulumi stack export | pulumi stack import keeps everything", async () => {
+        if (!meshUp) throw new Error("the mesh is not up");
+        const before = await stateTrust(stack);
+        const exported = await stack.exportStack();
+        await stack.importStack(exported);
+        expect(await resourcesOf(stack)).toEqual(exported.deployment.resources);
+        await finish("5. state", "pulumi stack export, then pulumi stack import of that file", ["none"], before);
+    }, 20 * MIN);
+
+    test("a corrupted state file: the backend's own backup of the last update brings it back", async () => {
+        if (!meshUp) throw new Error("the mesh is not up");
+        const before = await stateTrust(stack);
+        const file = stackFile();
+        const text = fs.readFileSync(file, "utf8");
+        fs.writeFileSync(file, text.slice(0, Math.floor(text.length / 2))); // cut off mid-write
+        const err = await errorOf(stack.preview({ color: "never" }));
+        expect(err).toBeDefined();
+        findings.corruptedState = errorLines(err);
+        // The local backend keeps a copy of the state after every update: .pulumi/backups/<project>/<stack>/.
+        const backups = path.join(env.stateDir, ".pulumi", "backups");
+        const latest = (fs.readdirSync(backups, { recursive: true }) as string[])
+            .filter((f) => path.basename(f).startsWith(`${STACK}.`) && f.endsWith(".json"))
+            .map((f) => path.join(backups, f))
+            .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+        expect(latest).toBeDefined();
+        fs.copyFileSync(latest, file);
+        await finish("5. state", "the state file cut off half-way", [`copy the newest .pulumi/backups/<project>/${STACK}/${STACK}.<time>.json over .pulumi/stacks/<project>/${STACK}.json`], before);
+    }, 20 * MIN);
+
+    test("the state lost: without a backup a new stack would make a new root; with `pulumi stack export` kept, it comes back", async () => {
+        if (!meshUp) throw new Error("the mesh is not up");
+        const before = await stateTrust(stack);
+        // The backup step docs/operations.md asks for after every up: the export (secrets stay encrypted with the
+        // stack's passphrase), beside Pulumi.<stack>.yaml (its encryptionsalt) and the passphrase.
+        const backup = path.join(root, "faults-backup.json");
+        fs.writeFileSync(backup, JSON.stringify(await stack.exportStack()));
+        fs.renameSync(env.stateDir, `${env.stateDir}-lost`);
+        fs.mkdirSync(env.stateDir);
+        // What a user has then: a new, empty stack of the same name.
+        const fresh = await openStack(env, STACK);
+        const plan = await timed("preview of the new stack", () => fresh.preview({ color: "never" }));
+        const creates = plan.changeSummary.create ?? 0;
+        findings.lostStatePreview = plan.changeSummary;
+        // It would make a new root CA and install it everywhere: the one thing the clusters cannot give back is the
+        // root's private key (only the state had it). Their cacerts still hold the root certificate and each
+        // intermediate with its key: `ca.provided` built from them keeps trust (docs/operations.md).
+        expect(creates).toBeGreaterThan(0);
+        const live = await clusterTrust(kube);
+        expect(new Set(Object.values(live).map((x) => x.root)).size).toBe(1);
+        // Run anyway, as a user might: the live cacerts are owned by a field manager named after their root
+        // (components/common/fieldManager.ts), so the new root meets a field conflict and no cluster's trust changes.
+        const overwrite = await timed("up of the new stack", () => errorOf(fresh.up({ color: "never" })));
+        expect(overwrite).toBeDefined();
+        findings.lostStateUp = errorLines(overwrite);
+        expect(errorLines(overwrite).join("\n")).toMatch(/cacerts[\s\S]*conflict|conflict[\s\S]*cacerts/);
+        expect(await clusterTrust(kube)).toEqual(live);
+        writeStackConfig(env, STACK, { ...stackConfig(), "istio-multicluster:ca": await providedFromClusters() });
+        const adopted = await timed("preview with ca.provided from the clusters", () => fresh.preview({ color: "never", onEvent: (e) => e.resourcePreEvent && tlsSteps.push(describeStep(e)!) }));
+        findings.lostStateProvidedPreview = adopted.changeSummary;
+        expect(tlsSteps.filter((s) => / tls:/.test(s))).toEqual([]);
+        // The recovery with the backup.
+        applySettings();
+        await fresh.importStack(JSON.parse(fs.readFileSync(backup, "utf8")));
+        stack = fresh;
+        await finish("5. state", "the state directory lost (backend gone)", [`pulumi stack init ${STACK}`, "pulumi stack import --file <the export kept after the last up>"], before);
+    }, 20 * MIN);
+
+    /** `ca.provided` made from what every cluster's cacerts holds: the root certificate, each intermediate and its key. */
+    async function providedFromClusters() {
+        const out: { rootCertPem?: string; clusters: Record<string, { certPem: string; keyPem: string; certChainPem: string }> } = { clusters: {} };
+        for (const n of NAMES) {
+            const d = (await kube[n].get(`/api/v1/namespaces/${ISTIO_NS}/secrets/cacerts`)).data;
+            out.rootCertPem = b64(d["root-cert.pem"]);
+            out.clusters[n] = { certPem: b64(d["ca-cert.pem"]), keyPem: b64(d["ca-key.pem"]), certChainPem: b64(d["cert-chain.pem"]) };
+        }
+        return { allowRootRotation: false, provided: out };
+    }
+});
