@@ -41,7 +41,8 @@ const MIN = 60_000;
 
 /**
  * Every check above. `before`: the state's CA before the fault; `intended`: the certificate changes the change under
- * way makes by design (e.g. "intermediate cluster3 new" when a cluster joins), which are not problems.
+ * way makes by design (e.g. "intermediate cluster2 changed" when a cluster joins again), which are not problems;
+ * certificates made for the first time ("… new") are none either.
  */
 export async function checkConverged(c: ConvergenceContext, before: StateTrust | undefined, intended: string[] = []): Promise<Convergence> {
     const problems: string[] = [];
@@ -56,7 +57,8 @@ export async function checkConverged(c: ConvergenceContext, before: StateTrust |
     const trust = await stateTrust(c.stack);
     problems.push(...trustMismatches(trust, await clusterTrust(c.kube)));
     const certificatesChanged = before ? trustChanges(before, trust) : [];
-    for (const change of certificatesChanged.filter((x) => !intended.includes(x))) problems.push(`certificate ${change}`);
+    // A certificate made for the first time ("new") changes nothing that was trusted before.
+    for (const change of certificatesChanged.filter((x) => !intended.includes(x) && !x.endsWith(" new"))) problems.push(`certificate ${change}`);
     const account = await accountObjects(c.stack, c.kube, c.baseline);
     problems.push(...accountProblems(account));
     const objectsLost = Object.values(account).reduce((n, a) => n + a.lost.length, 0);
