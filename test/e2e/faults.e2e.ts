@@ -260,11 +260,11 @@ describe("1. up interrupted: SIGINT and SIGKILL of the CLI while the CA is made,
         await finish("1. up interrupted", "SIGKILL of the CLI while the mesh root's key is made (first up)", r.steps, partial);
     }, 40 * MIN);
 
-    const install = (signal: "SIGINT" | "SIGKILL", where: string, when: (e: EngineEvent) => boolean, at: RegExp) => async () => {
+    const install = (signal: "SIGINT" | "SIGKILL", where: string, when: (e: EngineEvent) => boolean, at: RegExp, until?: () => Promise<boolean>) => async () => {
         if (!meshUp) throw new Error("the mesh is not up");
         const before = await stateTrust(stack);
         await joinerLeaves();
-        const i = await timed(`${JOINER} joins, ${signal} ${where}`, () => interruptUp(stack, signal, when));
+        const i = await timed(`${JOINER} joins, ${signal} ${where}`, () => interruptUp(stack, signal, when, { until }));
         expect(i.at).toMatch(at);
         expect(i.error).toBeDefined();
         const steps = await recover(i);
@@ -290,16 +290,23 @@ describe("1. up interrupted: SIGINT and SIGKILL of the CLI while the CA is made,
 
     test(`SIGINT while a joining cluster's intermediate CA is made`, install("SIGINT", "while the joining cluster's intermediate CA key is made", stepStarts(PRIVATE_KEY, (n) => n.endsWith(`-${JOINER}`)), new RegExp(`PrivateKey .*-${JOINER}$`)), 40 * MIN);
 
-    test(`SIGINT while istiod's Helm release installs`, install("SIGINT", "while istiod's Helm release installs", stepStarts(RELEASE, (n) => n === `mesh-${JOINER}-istiod`), /Release mesh-.*-istiod$/), 40 * MIN);
+    /** Helm has begun the install: the release's first record is in the cluster (pending-install). */
+    const istiodInstalling = async () => (await checks.helmReleaseRecords(kube[JOINER])).some((r) => r.name === "istiod");
 
-    test(`SIGKILL while istiod's Helm release installs`, install("SIGKILL", "while istiod's Helm release installs", stepStarts(RELEASE, (n) => n === `mesh-${JOINER}-istiod`), /Release mesh-.*-istiod$/), 40 * MIN);
+    test(`SIGINT while istiod's Helm release installs`, install("SIGINT", "while istiod's Helm release installs", stepStarts(RELEASE, (n) => n === `mesh-${JOINER}-istiod`), /Release mesh-.*-istiod$/, istiodInstalling), 40 * MIN);
+
+    test(`SIGKILL while istiod's Helm release installs`, install("SIGKILL", "while istiod's Helm release installs", stepStarts(RELEASE, (n) => n === `mesh-${JOINER}-istiod`), /Release mesh-.*-istiod$/, istiodInstalling), 40 * MIN);
 
     const rotation = (signal: "SIGINT" | "SIGKILL") => async () => {
         if (!meshUp) throw new Error("the mesh is not up");
         const before = await stateTrust(stack);
         settings.readerTokenGeneration++;
         applySettings();
-        const i = await timed(`token rotation, ${signal} at a remote secret`, () => interruptUp(stack, signal, stepStarts(SECRET, (n) => n.endsWith("-remote-secret"))));
+        // Signalled once the first remote secret has been rewritten, while the others are being written.
+        const versions = async () => (await Promise.all(NAMES.map(async (n) => (await kube[n].list(`/api/v1/namespaces/${ISTIO_NS}/secrets`, "labelSelector=istio%2FmultiCluster%3Dtrue")).map((x) => `${n}/${x.metadata.name}@${x.metadata.resourceVersion}`)))).flat();
+        const unchanged = new Set(await versions());
+        const oneWritten = async () => (await versions()).some((v) => !unchanged.has(v));
+        const i = await timed(`token rotation, ${signal} at a remote secret`, () => interruptUp(stack, signal, stepStarts(SECRET, (n) => n.endsWith("-remote-secret")), { until: oneWritten }));
         expect(i.at).toMatch(/Secret .*-remote-secret$/);
         expect(i.error).toBeDefined();
         const steps = await recover(i);

@@ -96,16 +96,21 @@ export function describeStep(e: EngineEvent): string | undefined {
 
 /**
  * Runs `up` and sends `signal` to the CLI when `when` first matches an engine event (e.g. the resourcePreEvent of a
- * resource: the engine has started that step). SIGINT is sent once, as one Ctrl-C is: the CLI then cancels, lets
- * the steps in flight finish, and exits. Resolves when the CLI has exited.
+ * resource: the engine has started that step) and then `until` holds (polled: e.g. the step's object appeared on its
+ * API server, so the signal lands while the provider is at work, not before it began). SIGINT is sent once, as one
+ * Ctrl-C is: the CLI then cancels, lets the steps in flight finish, and exits. Resolves when the CLI has exited.
  */
-export async function interruptUp(stack: Stack, signal: CliSignal, when: (e: EngineEvent) => boolean, extra: { onEvent?: (e: EngineEvent) => void } = {}): Promise<Interruption> {
+export async function interruptUp(
+    stack: Stack,
+    signal: CliSignal,
+    when: (e: EngineEvent) => boolean,
+    extra: { until?: () => Promise<boolean>; onEvent?: (e: EngineEvent) => void } = {},
+): Promise<Interruption> {
     const result: Interruption = { signal, plugins: [], orphans: [], events: [] };
     let signalledAt = 0;
-    const onEvent = (e: EngineEvent) => {
-        result.events.push(e);
-        extra.onEvent?.(e);
-        if (signalledAt || !when(e)) return;
+    let matched = false;
+    let pending: Promise<void> = Promise.resolve();
+    const fire = (e: EngineEvent) => {
         const cli = cliProcesses();
         if (cli.length !== 1) throw new Error(`expected one pulumi CLI child of this process, found ${cli.map((p) => `${p.pid} ${p.argv.join(" ")}`).join("; ") || "none"}`);
         const all = processes();
@@ -115,10 +120,27 @@ export async function interruptUp(stack: Stack, signal: CliSignal, when: (e: Eng
         signalledAt = Date.now();
         process.kill(cli[0].pid, signal);
     };
+    const onEvent = (e: EngineEvent) => {
+        result.events.push(e);
+        extra.onEvent?.(e);
+        if (matched || !when(e)) return;
+        matched = true;
+        const until = extra.until;
+        if (!until) return fire(e);
+        pending = (async () => {
+            const deadline = Date.now() + 120_000;
+            while (!(await until().catch(() => false))) {
+                if (Date.now() > deadline || cliProcesses().length === 0) return;
+                await sleep(100);
+            }
+            fire(e);
+        })();
+    };
     result.error = await stack.up({ onEvent, color: "never" }).then(
         () => undefined,
         (e: Error) => e,
     );
+    await pending;
     if (signalledAt) result.exitMs = Date.now() - signalledAt;
     // Plugins the CLI started have their own process group: see which outlived it.
     await sleep(500);
