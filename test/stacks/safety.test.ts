@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { RunResult, dependsOn, isSecret, ofType, plain, providerUrn, runProgram, runProgramExpectingError } from "../support/harness";
-import { existingStack, TWO_CLUSTERS_ONE_NETWORK, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
+import { existingStack, FIELD_MANAGED, TWO_CLUSTERS_ONE_NETWORK, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
 import { validateObject } from "../support/schemas";
 
 const PA = "kubernetes:security.istio.io/v1:PeerAuthentication";
@@ -100,7 +100,7 @@ describe("mesh-wide mTLS", () => {
             expect(plain(pa.inputs)).toEqual({
                 apiVersion: "security.istio.io/v1",
                 kind: "PeerAuthentication",
-                metadata: { name: "default", namespace: "istio-system" },
+                metadata: { name: "default", namespace: "istio-system", annotations: FIELD_MANAGED },
                 spec: { mtls: { mode: "STRICT" } },
             });
             const istiod = run.resources.find((r) => r.inputs.chart === "istiod" && providerUrn(r) === providerUrn(pa))!;
