@@ -1,4 +1,6 @@
 /**
+ * @jest-environment ./test/e2e/lib/engineEnvironment.js
+ *
  * Faults on the real engine: the Pulumi CLI 3.274.1 and pulumi-resource-kubernetes 4.25.0 built by the bed, driving the
  * program inline (lib/stack.ts) onto the bed's real API servers with a real `pilot-discovery` per cluster
  * (lib/istiod.ts), in a network namespace of the run's own (run.sh). Each fault is injected into a mesh that is
@@ -31,7 +33,7 @@ import { Bed, BedCluster, bedIstioVersions, buildBed, chartsDir, startBed } from
 import { added, census } from "./lib/census";
 import { ConvergenceContext, checkConverged } from "./lib/convergence";
 import { FaultRow, faultTable, writeFaultReport } from "./lib/faultReport";
-import { Interruption, describeStep, interruptUp, lockFiles, pendingOperations } from "./lib/interrupt";
+import { Interruption, describeStep, ignoreDeadEngineCalls, interruptUp, lockFiles, pendingOperations } from "./lib/interrupt";
 import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, b64, eventually } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
@@ -72,6 +74,7 @@ const rows: FaultRow[] = [];
 const findings: Record<string, unknown> = {};
 let meshUp = false;
 let proxy: TcpProxy | undefined;
+let stopIgnoring: (() => void) | undefined;
 
 /** What the stack's config says beyond the topology; each fault changes what it needs and writes it. */
 const settings = {
@@ -145,9 +148,12 @@ beforeAll(async () => {
     for (const n of NAMES) baseline[n] = await census(kube[n]);
     env = preparePulumi(root);
     stack = await openStack(env, STACK);
+    // Killed and failed updates leave the inline program's calls to their engine failing in this process.
+    stopIgnoring = ignoreDeadEngineCalls(log);
 }, 30 * MIN);
 
 afterAll(async () => {
+    stopIgnoring?.();
     await proxy?.close();
     await checks.stopIstiodsAndBed(istiod, bed, log);
     const table = faultTable(rows);
@@ -322,7 +328,8 @@ describe("6. two up at once on one stack (local backend)", () => {
     test("the second is refused at once, the first completes, nothing is written twice", async () => {
         if (!meshUp) throw new Error("the mesh is not up");
         const before = await stateTrust(stack);
-        const updatesBefore = (await stack.history()).length;
+        const lastVersion = async () => Math.max(0, ...(await stack.history()).map((h) => h.version));
+        const versionBefore = await lastVersion();
         settings.readerTokenGeneration++;
         applySettings();
         let started!: () => void;
@@ -337,12 +344,18 @@ describe("6. two up at once on one stack (local backend)", () => {
         findings.secondUp = errorLines(refusedErr);
         expect(await first).toBeUndefined();
         // One update more in the stack's history: the second never started one.
-        expect((await stack.history()).length).toBe(updatesBefore + 1);
+        expect(await lastVersion()).toBe(versionBefore + 1);
         await finish("6. two up at once", "a second `pulumi up` on the stack while the first runs", ["none: the second is refused at once (the stack is locked); run it again after the first"], before);
     }, 30 * MIN);
 });
 
 describe("2. a cluster's API server down during up", () => {
+    /** Reader-token Secrets of a cluster that have no token (yet, or never). */
+    const emptyReaderTokens = async (cluster: string) =>
+        (await kube[cluster].list(`/api/v1/namespaces/${ISTIO_NS}/secrets`))
+            .filter((x) => x.type === "kubernetes.io/service-account-token" && x.metadata.name.startsWith("istio-reader-token-") && !x.data?.token)
+            .map((x) => x.metadata.name as string);
+
     /** Resources of the stack that live in `cluster` or point at it (their names carry the cluster's name). */
     const involves = (name: string, cluster: string) => name.includes(`-${cluster}-`) || name.endsWith(`-${cluster}`) || name.startsWith(`${cluster}-`);
 
@@ -378,6 +391,14 @@ describe("2. a cluster's API server down during up", () => {
         const state = new Map(((await stack.exportStack()).deployment.resources as any[]).map((r) => [r.urn, r]));
         for (const urn of done) expect([urn, state.has(urn)]).toEqual([urn, true]);
         await timed(`${VICTIM}'s API server back`, () => bed!.startApiServer(VICTIM));
+        const recovery = [`start ${VICTIM}'s API server again`];
+        // A reader token created as the API server went away may never get its token: Kubernetes' token controller
+        // gives up on a Secret after 10 quick retries (pkg/controller/serviceaccount/tokens_controller.go), and the
+        // provider waits 5 s for the data, so every later `up` would stop there. Such a Secret is deleted; `up` makes it again.
+        const empty = await emptyReaderTokens(VICTIM);
+        findings[`API server down ${stopWhen}: reader tokens left without a token`] = empty;
+        for (const name of empty) await kube[VICTIM].delete(`/api/v1/namespaces/${ISTIO_NS}/secrets/${name}`);
+        if (empty.length) recovery.push(`kubectl -n istio-system delete secret ${empty.join(" ")} (in ${VICTIM}: reader tokens the token controller gave up on, left without data)`);
         const redo: string[] = [];
         const r = await up("up after the API server is back", {
             onEvent: (e) => {
@@ -391,7 +412,7 @@ describe("2. a cluster's API server down during up", () => {
         // Nothing the failed run did is done again.
         const doneNames = new Set(done.map((u) => u.split("::").pop()));
         expect(redo.filter((x) => doneNames.has(x.split(" ")[1]))).toEqual([]);
-        await finish("2. API server down", `${VICTIM}'s kube-apiserver stopped ${point} (reader-token rotation to generation ${settings.readerTokenGeneration})`, [`start ${VICTIM}'s API server again`, "pulumi up"], before);
+        await finish("2. API server down", `${VICTIM}'s kube-apiserver stopped ${point} (reader-token rotation to generation ${settings.readerTokenGeneration})`, [...recovery, "pulumi up"], before);
     }
 
     test("stopped before the up: the run fails naming the cluster, the others' work is kept, the next up converges", () => downDuringRotation("before the up", "before"), 30 * MIN);
@@ -527,7 +548,8 @@ describe("5. state", () => {
         expect(new Set(Object.values(live).map((x) => x.root)).size).toBe(1);
         // Run anyway, as a user might: the live cacerts are owned by a field manager named after their root
         // (components/common/fieldManager.ts), so the new root meets a field conflict and no cluster's trust changes.
-        const overwrite = await timed("up of the new stack", () => errorOf(fresh.up({ color: "never" })));
+        // --continue-on-error: everything that does not depend on a failed step is attempted, cacerts included.
+        const overwrite = await timed("up of the new stack", () => errorOf(fresh.up({ color: "never", continueOnError: true })));
         expect(overwrite).toBeDefined();
         findings.lostStateUp = errorLines(overwrite);
         expect(errorLines(overwrite).join("\n")).toMatch(/cacerts[\s\S]*conflict|conflict[\s\S]*cacerts/);

@@ -187,3 +187,36 @@ export function lockFiles(stateDir: string, stackName: string): string[] {
         .map((f) => path.join(root, f))
         .filter((f) => f.endsWith(".json") && path.basename(path.dirname(f)) === stackName);
 }
+
+/** What the SDK's calls to a dead or finished engine fail with (see engineEnvironment.js). */
+const DEAD_ENGINE = /\b14 UNAVAILABLE: (Connection dropped|resource monitor shut down)/;
+
+/**
+ * Lets errors of the SDK's calls to an engine that is gone (DEAD_ENGINE) pass without failing the running test, and
+ * hands every other uncaught error to jest as before. Needs engineEnvironment.js; returns the function that undoes it.
+ */
+export function ignoreDeadEngineCalls(log: (msg: string) => void): () => void {
+    // Typed as a plain emitter: the error events are all this touches.
+    const real = (globalThis as { __testProcess?: NodeJS.EventEmitter }).__testProcess;
+    if (!real) throw new Error("ignoreDeadEngineCalls needs the test environment test/e2e/lib/engineEnvironment.js");
+    const events = ["uncaughtException", "unhandledRejection"] as const;
+    const saved = Object.fromEntries(events.map((ev) => [ev, real.listeners(ev) as ((...a: unknown[]) => void)[]]));
+    let ignored = 0;
+    for (const ev of events) {
+        real.removeAllListeners(ev);
+        real.on(ev, (err: unknown, ...rest: unknown[]) => {
+            if (DEAD_ENGINE.test(String((err as Error)?.message ?? err))) {
+                if (ignored++ === 0) log(`ignoring the SDK's calls to a gone engine: ${String((err as Error)?.message ?? err).split("\n")[0]}`);
+                return;
+            }
+            for (const l of saved[ev]) l(err, ...rest);
+        });
+    }
+    return () => {
+        for (const ev of events) {
+            real.removeAllListeners(ev);
+            for (const l of saved[ev]) real.on(ev, l);
+        }
+        log(`ignored ${ignored} error(s) of calls to a gone engine`);
+    };
+}
