@@ -17,9 +17,16 @@ export function fieldManager(scope?: string): string {
     return `${pulumi.getProject()}-${pulumi.getStack()}${scope ? `-${scope}` : ""}`.slice(0, 128);
 }
 
-/** A Kubernetes object's arguments with the stack's field manager (FIELD_MANAGER_ANNOTATION) among its annotations. */
+/**
+ * A Kubernetes object's arguments with the stack's field manager (FIELD_MANAGER_ANNOTATION) among its annotations,
+ * narrowed by `scope` if given. The annotations may be a plain map or a Pulumi input of one (a user's
+ * `eastWestServiceAnnotations`).
+ */
 export function withFieldManager<T extends { metadata: object }>(args: T, scope?: pulumi.Input<string>): T {
-    const metadata = args.metadata as { annotations?: Record<string, pulumi.Input<string>> };
+    const metadata = args.metadata as { annotations?: pulumi.Input<Record<string, pulumi.Input<string>>> };
     const manager = scope === undefined ? fieldManager() : pulumi.output(scope).apply(fieldManager);
-    return { ...args, metadata: { ...metadata, annotations: { ...(metadata.annotations ?? {}), [FIELD_MANAGER_ANNOTATION]: manager } } };
+    const add = (a: Record<string, pulumi.Input<string>> | undefined) => ({ ...(a ?? {}), [FIELD_MANAGER_ANNOTATION]: manager });
+    const annotations = metadata.annotations;
+    const isPlain = annotations === undefined || (!pulumi.Output.isInstance(annotations) && !(annotations instanceof Promise));
+    return { ...args, metadata: { ...metadata, annotations: isPlain ? add(annotations as Record<string, string> | undefined) : pulumi.output(annotations).apply(add) } };
 }

@@ -49,6 +49,16 @@ describe("the stack's field manager", () => {
         for (const r of tags) expect([r.name, r.inputs.metadata.annotations[FIELD_MANAGER_ANNOTATION]]).toEqual([r.name, FIELD_MANAGED[FIELD_MANAGER_ANNOTATION]]);
     });
 
+    test("the east-west gateway's own NodePort Service names it too", async () => {
+        const stack = existingStack(THREE_CLUSTERS_TWO_NETWORKS);
+        const list = stack.clusters as Record<string, unknown>[];
+        for (const c of list.filter((x) => x.network === "network2")) Object.assign(c, { eastWestServiceType: "NodePort", eastWestGatewayAddress: "172.18.0.2" });
+        const run = await runProgram(stack);
+        const services = appliedObjects(run.resources).filter((r) => r.type === "kubernetes:core/v1:Service" && r.inputs.metadata?.name === "istio-eastwestgateway");
+        expect(services).toHaveLength(1);
+        expect(services[0].inputs.metadata.annotations[FIELD_MANAGER_ANNOTATION]).toBe(FIELD_MANAGED[FIELD_MANAGER_ANNOTATION]);
+    });
+
     test("it is added beside the object's own annotations, never instead of them", () => {
         const args = withFieldManager({ metadata: { name: "x", annotations: { keep: "me" } }, type: "Opaque" });
         expect(args).toEqual({ metadata: { name: "x", annotations: { keep: "me", [FIELD_MANAGER_ANNOTATION]: expect.any(String) } }, type: "Opaque" });
