@@ -33,7 +33,7 @@ import { Bed, BedCluster, bedIstioVersions, buildBed, chartsDir, startBed } from
 import { added, census } from "./lib/census";
 import { ConvergenceContext, checkConverged } from "./lib/convergence";
 import { FaultRow, faultTable, writeFaultReport } from "./lib/faultReport";
-import { Interruption, describeStep, ignoreDeadEngineCalls, interruptUp, lockFiles, pendingOperations } from "./lib/interrupt";
+import { Interruption, cliProcesses, describeStep, ignoreDeadEngineCalls, interruptUp, lockFiles, pendingOperations } from "./lib/interrupt";
 import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, b64, eventually } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
@@ -41,10 +41,15 @@ import { makeLog, makeTimed } from "./lib/meshChecks";
 import { recoverKilledRun } from "./lib/recovery";
 import { PulumiEnv, TLS_STAND_IN, meshConfig, openStack, preparePulumi, writeStackConfig } from "./lib/stack";
 import { TcpProxy, startTcpProxy } from "./lib/tcpProxy";
-import { loadTopology } from "./lib/topology";
+import { loadTopology, makeTopology } from "./lib/topology";
 import { StateTrust, clusterTrust, stateTrust } from "./lib/trust";
 
-const topology = loadTopology();
+/**
+ * Two clusters on one network unless E2E_TOPOLOGY says otherwise: every fault here is in one cluster or between two
+ * (the joiner needs a cluster on its network, so that no east-west gateway comes or goes), and the mesh suite covers
+ * three clusters on two networks. Half the clusters make every up, preview and census of this file shorter.
+ */
+const topology = process.env.E2E_TOPOLOGY ? loadTopology() : makeTopology([{ name: "cluster1", network: "network1" }, { name: "cluster2", network: "network1" }]);
 const NAMES = topology.names;
 const VERSION = process.env.E2E_TO_VERSION ?? bedIstioVersions().slice(-1)[0] ?? "1.31.1";
 const STACK = "faults";
@@ -192,7 +197,8 @@ describe("7. bad input through the real CLI: each refused before anything is cre
         for (const s of notShown) expect([point, "secret shown", message.includes(s)]).toEqual([point, "secret shown", false]);
         const state = ((await bad.exportStack()).deployment.resources ?? []) as any[];
         expect(state.filter((r) => !r.type.startsWith("pulumi:"))).toEqual([]);
-        for (const n of NAMES) expect([n, added(baseline[n], await census(kube[n]))]).toEqual([n, []]);
+        const after = await Promise.all(NAMES.map((n) => census(kube[n])));
+        NAMES.forEach((n, i) => expect([n, added(baseline[n], after[i])]).toEqual([n, []]));
         rows.push({ fault: "7. bad input", point, recovery: ["none: nothing was created; fix the setting the error names"], converged: true, objectsLost: 0, certificatesChanged: [] });
     }
 
@@ -328,8 +334,9 @@ describe("6. two up at once on one stack (local backend)", () => {
     test("the second is refused at once, the first completes, nothing is written twice", async () => {
         if (!meshUp) throw new Error("the mesh is not up");
         const before = await stateTrust(stack);
-        const lastVersion = async () => Math.max(0, ...(await stack.history()).map((h) => h.version));
-        const versionBefore = await lastVersion();
+        // The local backend's history entries carry no version number (all 0): count them.
+        const updates = async () => (await stack.history()).length;
+        const updatesBefore = await updates();
         settings.readerTokenGeneration++;
         applySettings();
         let started!: () => void;
@@ -344,7 +351,7 @@ describe("6. two up at once on one stack (local backend)", () => {
         findings.secondUp = errorLines(refusedErr);
         expect(await first).toBeUndefined();
         // One update more in the stack's history: the second never started one.
-        expect(await lastVersion()).toBe(versionBefore + 1);
+        expect(await updates()).toBe(updatesBefore + 1);
         await finish("6. two up at once", "a second `pulumi up` on the stack while the first runs", ["none: the second is refused at once (the stack is locked); run it again after the first"], before);
     }, 30 * MIN);
 });
@@ -395,24 +402,36 @@ describe("2. a cluster's API server down during up", () => {
         // A reader token created as the API server went away may never get its token: Kubernetes' token controller
         // gives up on a Secret after 10 quick retries (pkg/controller/serviceaccount/tokens_controller.go), and the
         // provider waits 5 s for the data, so every later `up` would stop there. Such a Secret is deleted; `up` makes it again.
-        const empty = await emptyReaderTokens(VICTIM);
-        findings[`API server down ${stopWhen}: reader tokens left without a token`] = empty;
-        for (const name of empty) await kube[VICTIM].delete(`/api/v1/namespaces/${ISTIO_NS}/secrets/${name}`);
-        if (empty.length) recovery.push(`kubectl -n istio-system delete secret ${empty.join(" ")} (in ${VICTIM}: reader tokens the token controller gave up on, left without data)`);
         const redo: string[] = [];
-        const r = await up("up after the API server is back", {
-            onEvent: (e) => {
-                const m = e.resOutputsEvent?.metadata;
-                if (m && ["create", "update", "replace", "create-replacement"].includes(m.op)) redo.push(`${m.op} ${m.urn.split("::").pop()}`);
-            },
-        });
-        expect(r.summary.result).toBe("succeeded");
+        const upErrors: string[][] = [];
+        // docs/operations.md: delete the reader tokens left without data, run `pulumi up`; if that `up` stops at
+        // "Timeout occurred polling for 'istio-reader-token-…'" (the cluster's token controller, reconnecting after the
+        // outage, filled a new token Secret later than the provider's 5 s), do the same once more.
+        for (let attempt = 1; attempt <= 2; attempt++) {
+            const empty = await emptyReaderTokens(VICTIM);
+            findings[`API server down ${stopWhen}: reader tokens left without a token (attempt ${attempt})`] = empty;
+            for (const name of empty) await kube[VICTIM].delete(`/api/v1/namespaces/${ISTIO_NS}/secrets/${name}`);
+            if (empty.length) recovery.push(`kubectl -n istio-system delete secret ${empty.join(" ")} (in ${VICTIM}: reader tokens the token controller gave up on, left without data)`);
+            const failed = await errorOf(
+                up(`up after the API server is back (attempt ${attempt})`, {
+                    onEvent: (e) => {
+                        const m = e.resOutputsEvent?.metadata;
+                        if (m && ["create", "update", "replace", "create-replacement"].includes(m.op)) redo.push(`${m.op} ${m.urn.split("::").pop()}`);
+                    },
+                }),
+            );
+            recovery.push("pulumi up");
+            if (!failed) break;
+            upErrors.push(errorLines(failed));
+            if (attempt === 2 || !/Timeout occurred polling for 'istio-reader-token-/.test(failed.message)) throw failed;
+        }
+        findings[`API server down ${stopWhen}: recovery up errors`] = upErrors;
         findings[`API server down ${stopWhen}: kept`] = done.map((u) => u.split("::").pop());
         findings[`API server down ${stopWhen}: recovery up`] = redo;
         // Nothing the failed run did is done again.
         const doneNames = new Set(done.map((u) => u.split("::").pop()));
         expect(redo.filter((x) => doneNames.has(x.split(" ")[1]))).toEqual([]);
-        await finish("2. API server down", `${VICTIM}'s kube-apiserver stopped ${point} (reader-token rotation to generation ${settings.readerTokenGeneration})`, [...recovery, "pulumi up"], before);
+        await finish("2. API server down", `${VICTIM}'s kube-apiserver stopped ${point} (reader-token rotation to generation ${settings.readerTokenGeneration})`, recovery, before);
     }
 
     test("stopped before the up: the run fails naming the cluster, the others' work is kept, the next up converges", () => downDuringRotation("before the up", "before"), 30 * MIN);
@@ -549,7 +568,16 @@ describe("5. state", () => {
         // Run anyway, as a user might: the live cacerts are owned by a field manager named after their root
         // (components/common/fieldManager.ts), so the new root meets a field conflict and no cluster's trust changes.
         // --continue-on-error: everything that does not depend on a failed step is attempted, cacerts included.
-        const overwrite = await timed("up of the new stack", () => errorOf(fresh.up({ color: "never", continueOnError: true })));
+        // A user would press Ctrl-C on an up that hangs: the suite does after 3 minutes (run 1 of this suite saw this
+        // up wait 14 minutes on a provider timeout with --continue-on-error).
+        const steps: string[] = [];
+        const ctrlC = setTimeout(() => {
+            findings.lostStateUpCtrlC = steps.slice(-12);
+            for (const cli of cliProcesses()) process.kill(cli.pid, "SIGINT");
+        }, 3 * MIN);
+        const overwrite = await timed("up of the new stack", () =>
+            errorOf(fresh.up({ color: "never", continueOnError: true, onEvent: (e) => { const d = describeStep(e); if (d) steps.push(`${e.resOutputsEvent ? "done" : e.resOpFailedEvent ? "failed" : "start"} ${d}`); } })),
+        ).finally(() => clearTimeout(ctrlC));
         expect(overwrite).toBeDefined();
         findings.lostStateUp = errorLines(overwrite);
         expect(errorLines(overwrite).join("\n")).toMatch(/cacerts[\s\S]*conflict|conflict[\s\S]*cacerts/);

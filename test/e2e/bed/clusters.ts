@@ -382,6 +382,28 @@ function which(cmd: string): string | undefined {
     return undefined;
 }
 
+/**
+ * kwok's "fast" pod-ready stage, split in two: every pod but istiod's goes Running and Ready at once, as before;
+ * istiod's pods (label app=istiod, any revision) go Running but not Ready, and the istiod operator (lib/istiod.ts,
+ * gatePodReadiness) makes them Ready once the real pilot-discovery serves, as its readiness probe would. With kwok
+ * marking them Ready at once, the operator's correction came a moment later, and a Helm install waiting for istiod
+ * could return in between: the next Istio object then met the validation webhook before istiod listened
+ * ("connection refused"; seen on the bed in the faults suite under load).
+ */
+export function istiodPodStages(podReady: string): string {
+    const text = podReady.trim();
+    const selector = "  selector:\n    matchExpressions:\n";
+    if (!text.includes(selector) || !text.includes("name: pod-ready\n")) throw new Error("bed: kwok's pod-ready stage changed shape");
+    const app = (op: "In" | "NotIn") => `${selector}    - key: '.metadata.labels.app'\n      operator: '${op}'\n      values:\n      - 'istiod'\n`;
+    const others = text.replace(selector, app("NotIn"));
+    let istiod = text.replace("name: pod-ready\n", "name: bed-istiod-pod-running\n").replace(selector, app("In"));
+    for (const type of ["Ready", "ContainersReady"]) istiod = istiod.replace(`status: "True"\n        type: ${type}\n`, `status: "False"\n        type: ${type}\n`);
+    // The containers run but are not ready; the init containers keep kwok's own status.
+    istiod = istiod.replace(/(containerStatuses:\n\s*\{\{ range \.spec\.containers \}\}[\s\S]*?)ready: true/, "$1ready: false");
+    if (!istiod.includes('status: "False"\n        type: Ready') || istiod === text) throw new Error("bed: could not make the istiod pod stage from kwok's pod-ready");
+    return `${others}\n---\n${istiod}`;
+}
+
 const LB_STAGE = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -695,6 +717,7 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
                 "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml",
             ].map((f) => path.join(stagesDir, f));
             for (const f of stageFiles) if (!fs.existsSync(f)) throw new Error(`bed: kwok stage ${f} missing: rerun build.sh`);
+            const stages = stageFiles.map((f) => (f.endsWith("pod/fast/pod-ready.yaml") ? istiodPodStages(fs.readFileSync(f, "utf8")) : fs.readFileSync(f, "utf8").trim()));
             const kwokConfig = [
                 "apiVersion: config.kwok.x-k8s.io/v1alpha1",
                 "kind: KwokConfiguration",
@@ -712,7 +735,7 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
                 "  enablePodsOnNodeSyncStreamWatch: false",
                 "  enableDebuggingHandlers: false",
                 "  enableProfilingHandler: false",
-                ...stageFiles.map((f) => "---\n" + fs.readFileSync(f, "utf8").trim()),
+                ...stages.map((text) => "---\n" + text),
                 "---\n" + LB_STAGE.trim(),
                 "",
             ].join("\n");

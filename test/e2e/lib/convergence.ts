@@ -49,26 +49,49 @@ export async function checkConverged(c: ConvergenceContext, before: StateTrust |
     const pending = await pendingOperations(c.stack);
     for (const op of pending) problems.push(`pending operation ${op.type} ${op.urn}`);
     for (const f of lockFiles(c.stateDir, c.stack.name)) problems.push(`lock file left: ${f}`);
-    const preview = await c.stack.preview({ expectNoChanges: true, color: "never" }).then(
-        () => undefined,
-        (e: Error) => e,
-    );
+    const seconds: Record<string, number> = {};
+    const took = async <T>(label: string, f: () => Promise<T>): Promise<T> => {
+        const t = Date.now();
+        try {
+            return await f();
+        } finally {
+            seconds[label] = Math.round((Date.now() - t) / 100) / 10;
+        }
+    };
+    // The engine's preview, the API servers' census and the istiods' sync status are independent: all at once.
+    const [preview, trustFound, account, syncFailures] = await Promise.all([
+        took("preview", () =>
+            c.stack.preview({ expectNoChanges: true, color: "never" }).then(
+                () => undefined,
+                (e: Error) => e,
+            ),
+        ),
+        took("trust", async () => {
+            const trust = await stateTrust(c.stack);
+            return { trust, mismatches: trustMismatches(trust, await clusterTrust(c.kube)) };
+        }),
+        took("objects", () => accountObjects(c.stack, c.kube, c.baseline)),
+        took("istiods synced", () =>
+            Promise.all(
+                Object.entries(c.istiod).map(([n, o]) =>
+                    eventually(`${n} clusterz synced`, () => clusterzSynced(o, c.others(n)), 3 * MIN, 1000).then(
+                        () => undefined,
+                        (e: Error) => `${n}: istiod not synced with ${c.others(n).join(", ")}: ${e.message}`,
+                    ),
+                ),
+            ),
+        ),
+    ]);
     if (preview) problems.push(`preview with expectNoChanges failed: ${String(preview.message).split("\n").filter((l) => /^\s*[~+\-]|error|update|create|delete|replace/i.test(l)).slice(0, 12).join(" / ")}`);
-    const trust = await stateTrust(c.stack);
-    problems.push(...trustMismatches(trust, await clusterTrust(c.kube)));
+    const { trust, mismatches } = trustFound;
+    problems.push(...mismatches);
     const certificatesChanged = before ? trustChanges(before, trust) : [];
     // A certificate made for the first time ("new") changes nothing that was trusted before.
     for (const change of certificatesChanged.filter((x) => !intended.includes(x) && !x.endsWith(" new"))) problems.push(`certificate ${change}`);
-    const account = await accountObjects(c.stack, c.kube, c.baseline);
     problems.push(...accountProblems(account));
     const objectsLost = Object.values(account).reduce((n, a) => n + a.lost.length, 0);
-    for (const [n, o] of Object.entries(c.istiod)) {
-        const failed = await eventually(`${n} clusterz synced`, () => clusterzSynced(o, c.others(n)), 3 * MIN, 2000).then(
-            () => undefined,
-            (e: Error) => e,
-        );
-        if (failed) problems.push(`${n}: istiod not synced with ${c.others(n).join(", ")}: ${failed.message}`);
-    }
+    for (const failed of syncFailures) if (failed) problems.push(failed);
+    c.log(`checks took (s, at once): ${JSON.stringify(seconds)}`);
     if (problems.length) c.log(`not converged: ${problems.join("; ")}`);
     return { problems, objectsLost, trust, certificatesChanged, account };
 }
