@@ -24,6 +24,7 @@
  * Stand-ins, as in mesh.e2e.ts: the tls provider (tls-stand-in/), kwok's pods, istiod outside the cluster. Samples:
  * helloworld only (no Bookinfo, no verification Jobs), to keep the file's time down; the faults are in the mesh.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -343,12 +344,21 @@ describe("6. two up at once on one stack (local backend)", () => {
         const firstStarted = new Promise<void>((r) => (started = r));
         const first = errorOf(stack.up({ color: "never", onEvent: (e) => e.resourcePreEvent && started() }));
         await firstStarted;
-        // Another terminal on the same stack: its own workspace object, the same project, state and stack.
-        const second = await openStack(env, STACK);
-        const refusedErr = await timed("second up while the first runs", () => errorOf(second.up({ color: "never" })));
-        expect(refusedErr).toBeDefined();
-        expect(String(refusedErr!.message)).toMatch(/the stack is currently locked by 1 lock\(s\)\. Either wait for the other process\(es\) to end or delete the lock file with `pulumi cancel`/);
-        findings.secondUp = errorLines(refusedErr);
+        // Another terminal on the same stack: the CLI in a process of its own, the same project, state and stack. (A
+        // second inline up from this process would share the first's Pulumi SDK runtime: on the bed, the first up then
+        // ran an empty program and deleted the mesh.)
+        const second = await timed("second up while the first runs", async () =>
+            spawnSync(path.join(env.cliRoot, "bin", "pulumi"), ["up", "--yes", "--skip-preview", "--non-interactive", "--color", "never", "--stack", STACK], {
+                cwd: env.projectDir,
+                env: { ...process.env, ...env.envVars },
+                encoding: "utf8",
+                timeout: 5 * MIN,
+            }),
+        );
+        expect(second.status).not.toBe(0);
+        const refused = `${second.stdout}\n${second.stderr}`;
+        expect(refused).toMatch(/the stack is currently locked by 1 lock\(s\)\. Either wait for the other process\(es\) to end or delete the lock file with `pulumi cancel`/);
+        findings.secondUp = refused.split("\n").filter((l) => /error|locked/i.test(l)).slice(0, 6);
         expect(await first).toBeUndefined();
         // One update more in the stack's history: the second never started one.
         expect(await updates()).toBe(updatesBefore + 1);
@@ -362,6 +372,20 @@ describe("2. a cluster's API server down during up", () => {
         (await kube[cluster].list(`/api/v1/namespaces/${ISTIO_NS}/secrets`))
             .filter((x) => x.type === "kubernetes.io/service-account-token" && x.metadata.name.startsWith("istio-reader-token-") && !x.data?.token)
             .map((x) => x.metadata.name as string);
+
+    /** Seconds until a service-account token Secret made in `cluster` gets its token (the probe is deleted after). */
+    async function tokenControllerBack(cluster: string): Promise<number> {
+        const t = Date.now();
+        const name = `e2e-token-probe-${t}`;
+        const base = "/api/v1/namespaces/kube-system/secrets";
+        await kube[cluster].request("POST", base, { apiVersion: "v1", kind: "Secret", metadata: { name, annotations: { "kubernetes.io/service-account.name": "default" } }, type: "kubernetes.io/service-account-token" });
+        try {
+            await eventually(`${cluster}: a new token Secret filled in`, async () => !!(await kube[cluster].getOrUndefined(`${base}/${name}`))?.data?.token, 5 * MIN, 1000);
+        } finally {
+            await kube[cluster].delete(`${base}/${name}`).catch(() => undefined);
+        }
+        return Math.round((Date.now() - t) / 1000);
+    }
 
     /** Resources of the stack that live in `cluster` or point at it (their names carry the cluster's name). */
     const involves = (name: string, cluster: string) => name.includes(`-${cluster}-`) || name.endsWith(`-${cluster}`) || name.startsWith(`${cluster}-`);
@@ -399,6 +423,10 @@ describe("2. a cluster's API server down during up", () => {
         for (const urn of done) expect([urn, state.has(urn)]).toEqual([urn, true]);
         await timed(`${VICTIM}'s API server back`, () => bed!.startApiServer(VICTIM));
         const recovery = [`start ${VICTIM}'s API server again`];
+        // Its controllers reconnect on their own time: until the token controller does, a reader token Secret the up
+        // creates gets no data within the provider's 5 s. Wait until a new token Secret is filled in (measured).
+        const waited = await timed(`${VICTIM}'s token controller back`, () => tokenControllerBack(VICTIM));
+        recovery.push(`wait until ${VICTIM}'s token controller fills new token Secrets again (${waited} s)`);
         // A reader token created as the API server went away may never get its token: Kubernetes' token controller
         // gives up on a Secret after 10 quick retries (pkg/controller/serviceaccount/tokens_controller.go), and the
         // provider waits 5 s for the data, so every later `up` would stop there. Such a Secret is deleted; `up` makes it again.
