@@ -55,6 +55,24 @@ export function remoteKubeconfig(args: RemoteKubeconfigArgs): string {
     });
 }
 
+/**
+ * The token and CA bundle Kubernetes put in a reader-token Secret, or an error that says what to do. Kubernetes' token
+ * controller gives up on a token Secret after a few quick retries (an API server outage as it was created), and the
+ * Secret then stays without data for good; the refresh before every run reads it back like that. Without this check
+ * the run failed in `Buffer.from(undefined)`, naming nothing.
+ */
+export function readerTokenData(data: Record<string, string> | undefined, where: { sourceClusterName: string; secretName: string }): { token: string; caData: string } {
+    const missing = ["token", "ca.crt"].filter((k) => !data?.[k]);
+    if (missing.length > 0) {
+        throw new Error(
+            `reader token Secret ${ISTIO_NAMESPACE}/${where.secretName} in cluster ${where.sourceClusterName} has no ${missing.join(" and no ")}: ` +
+                `Kubernetes' token controller never filled it in. Delete it in that cluster ` +
+                `(kubectl -n ${ISTIO_NAMESPACE} delete secret ${where.secretName}) and run pulumi up again: it is created anew.`,
+        );
+    }
+    return { token: Buffer.from(data!.token, "base64").toString("utf8"), caData: data!["ca.crt"] };
+}
+
 export const remoteSecretName = (sourceClusterName: string) => `istio-remote-secret-${sourceClusterName}`;
 export const readerTokenSecretName = (targetClusterName: string, generation = 1) => readerTokenName(targetClusterName, generation);
 
@@ -77,12 +95,13 @@ export class RemoteSecret extends pulumi.ComponentResource {
     constructor(name: string, args: RemoteSecretArgs, opts?: pulumi.ComponentResourceOptions) {
         super("istio-multicluster:index:RemoteSecret", name, {}, opts);
 
+        const tokenSecretName = readerTokenSecretName(args.targetClusterName, args.tokenGeneration);
         // One token per reading cluster, so access can be revoked pair by pair.
         this.readerToken = new k8s.core.v1.Secret(
             `${name}-reader-token`,
             withFieldManager({
                 metadata: {
-                    name: readerTokenSecretName(args.targetClusterName, args.tokenGeneration),
+                    name: tokenSecretName,
                     namespace: ISTIO_NAMESPACE,
                     annotations: { "kubernetes.io/service-account.name": READER_SERVICE_ACCOUNT },
                 },
@@ -92,16 +111,10 @@ export class RemoteSecret extends pulumi.ComponentResource {
             { parent: this, provider: args.sourceProvider, dependsOn: waitFor(args.sourceDependsOn), additionalSecretOutputs: ["data"] },
         );
 
-        const kubeconfig = pulumi
-            .all([this.readerToken.data, args.sourceApiServerUrl])
-            .apply(([data, server]) =>
-                remoteKubeconfig({
-                    clusterName: args.sourceClusterName,
-                    server,
-                    certificateAuthorityData: data["ca.crt"],
-                    token: Buffer.from(data.token, "base64").toString("utf8"),
-                }),
-            );
+        const kubeconfig = pulumi.all([this.readerToken.data, args.sourceApiServerUrl]).apply(([data, server]) => {
+            const { token, caData } = readerTokenData(data, { sourceClusterName: args.sourceClusterName, secretName: tokenSecretName });
+            return remoteKubeconfig({ clusterName: args.sourceClusterName, server, certificateAuthorityData: caData, token });
+        });
 
         this.secret = new k8s.core.v1.Secret(
             `${name}-remote-secret`,
