@@ -32,6 +32,7 @@ import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { parse as parseYaml, stringify } from "yaml";
 import { Bed, BedCluster, bedIstioVersions, buildBed, chartsDir, startBed } from "./lib/bed";
 import { added, census } from "./lib/census";
+import { clusterOfProvider } from "./lib/accounting";
 import { ConvergenceContext, checkConverged } from "./lib/convergence";
 import { FaultRow, faultTable, writeFaultReport } from "./lib/faultReport";
 import { Interruption, describeStep, ignoreDeadEngineCalls, interruptUp, lockFiles, pendingOperations } from "./lib/interrupt";
@@ -40,7 +41,7 @@ import { Kube, b64, eventually } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
 import { makeLog, makeTimed } from "./lib/meshChecks";
 import { recoverKilledRun } from "./lib/recovery";
-import { PulumiEnv, TLS_STAND_IN, meshConfig, openStack, preparePulumi, writeStackConfig } from "./lib/stack";
+import { NO_CHANGE_OPS, PulumiEnv, TLS_STAND_IN, meshConfig, openStack, preparePulumi, withoutRefresh, writeStackConfig } from "./lib/stack";
 import { TcpProxy, startTcpProxy } from "./lib/tcpProxy";
 import { loadTopology, makeTopology } from "./lib/topology";
 import { StateTrust, clusterTrust, stateTrust } from "./lib/trust";
@@ -122,7 +123,7 @@ const stepStarts = (type: string, name: (n: string) => boolean) => (e: EngineEve
     const m = e.resourcePreEvent?.metadata;
     return !!m && m.type === type && name(m.urn.split("::").pop()!);
 };
-const up = (label: string, extra: { onEvent?: (e: EngineEvent) => void; refresh?: boolean } = {}) => timed(label, () => stack.up({ color: "never", ...extra }));
+const up = (label: string, extra: { onEvent?: (e: EngineEvent) => void } = {}) => timed(label, () => stack.up({ color: "never", ...extra }));
 
 /** Runs the checks after a recovery, records the report's row, and asserts the row converged. */
 async function finish(fault: string, point: string, recovery: string[], before: StateTrust | undefined, intended: string[] = []) {
@@ -387,8 +388,29 @@ describe("2. a cluster's API server down during up", () => {
         return Math.round((Date.now() - t) / 1000);
     }
 
+    /** One line each: the cluster's pods (phase, Ready), Endpoints (ready/not-ready addresses), Deployments (rollout). */
+    async function logWorkloads(cluster: string) {
+        const [pods, endpoints, deployments] = await Promise.all(["/api/v1/pods", "/api/v1/endpoints", "/apis/apps/v1/deployments"].map((p) => kube[cluster].list(p)));
+        const name = (x: any) => `${x.metadata.namespace}/${x.metadata.name}`;
+        log(`${cluster} pods: ${pods.map((p: any) => `${name(p)} ${p.status?.phase} ready=${(p.status?.conditions ?? []).find((c: any) => c.type === "Ready")?.status}`).join("; ")}`);
+        log(`${cluster} endpoints: ${endpoints.map((x: any) => `${name(x)} ${(x.subsets ?? []).map((ss: any) => `${(ss.addresses ?? []).length}/${(ss.notReadyAddresses ?? []).length}`).join(",")}`).join("; ")}`);
+        log(`${cluster} deployments: ${deployments.map((x: any) => `${name(x)} generation ${x.metadata.generation} observed ${x.status?.observedGeneration} ready ${x.status?.readyReplicas ?? 0} updated ${x.status?.updatedReplicas ?? 0}`).join("; ")}`);
+    }
+
     /** Resources of the stack that live in `cluster` or point at it (their names carry the cluster's name). */
     const involves = (name: string, cluster: string) => name.includes(`-${cluster}-`) || name.endsWith(`-${cluster}`) || name.startsWith(`${cluster}-`);
+
+    let victimDown = false;
+    const stopVictim = () => bed!.stopApiServer(VICTIM).then(() => void (victimDown = true));
+    const startVictim = () => bed!.startApiServer(VICTIM).then(() => void (victimDown = false));
+    // A failed check leaves no cluster down for the faults after it.
+    afterEach(async () => {
+        if (victimDown) await startVictim();
+    });
+
+    /** The steps of an update that changed something: "<op> <urn>" of each finished create, update or replacement. */
+    const CHANGE_OPS = ["create", "update", "create-replacement"];
+    const changed = (events: EngineEvent[]) => events.filter((e) => e.resOutputsEvent && CHANGE_OPS.includes(e.resOutputsEvent.metadata.op)).map((e) => e.resOutputsEvent!.metadata.urn);
 
     async function downDuringRotation(point: string, stopWhen: "before" | "middle") {
         if (!meshUp) throw new Error("the mesh is not up");
@@ -397,31 +419,56 @@ describe("2. a cluster's API server down during up", () => {
         applySettings();
         const events: EngineEvent[] = [];
         let stopping: Promise<void> | undefined;
-        if (stopWhen === "before") stopping = bed!.stopApiServer(VICTIM);
-        await stopping;
-        const err = await timed(`up, ${VICTIM}'s API server down ${stopWhen}`, () =>
-            errorOf(
-                stack.up({
-                    color: "never",
-                    onEvent: (e) => {
-                        events.push(e);
-                        const m = e.resourcePreEvent?.metadata;
-                        if (!stopping && m && m.type === SECRET && involves(m.urn.split("::").pop()!, VICTIM)) stopping = bed!.stopApiServer(VICTIM);
-                    },
-                }),
-            ),
-        );
-        await stopping;
+        let err: Error | undefined;
+        if (stopWhen === "before") {
+            await stopVictim();
+            // The project refreshes before every run (Pulumi.yaml options.refresh: always): reading that cluster's
+            // resources fails, and the run stops there, before it changes anything in any cluster.
+            err = await timed(`up, ${VICTIM}'s API server down before`, () => errorOf(stack.up({ color: "never", onEvent: (e) => events.push(e) })));
+            expect(errorLines(err).join("\n")).toMatch(new RegExp(`mesh-${VICTIM}-\\S+ \\*\\*refreshing failed\\*\\* error: failed to read resource state due to unreachable cluster`));
+            // Nor does `pulumi up --refresh=false` change anything: on clusters a user brings (existing), every
+            // cluster's changes wait for every cluster's preflight (components/core/istioPreflight.ts), which must
+            // read that cluster. Nothing is half-done while a member is down.
+            const fromState: EngineEvent[] = [];
+            const refused = await timed(`up --refresh=false, ${VICTIM}'s API server down before`, () =>
+                errorOf(withoutRefresh(stack, () => stack.up({ color: "never", onEvent: (e) => fromState.push(e) }))),
+            );
+            findings["API server down before: up --refresh=false"] = errorLines(refused);
+            expect(errorLines(refused).join("\n")).toContain(`resource 'mesh-${VICTIM}-preflight-chart' has a problem: configured Kubernetes cluster is unreachable`);
+            expect(changed(fromState)).toEqual([]);
+        } else {
+            // Stopped once the run has begun changing that cluster (the refresh before it has read every cluster).
+            err = await timed(`up, ${VICTIM}'s API server down in the middle`, () =>
+                errorOf(
+                    stack.up({
+                        color: "never",
+                        onEvent: (e) => {
+                            events.push(e);
+                            const m = e.resourcePreEvent?.metadata;
+                            if (!stopping && m && !NO_CHANGE_OPS.includes(m.op) && m.type === SECRET && involves(m.urn.split("::").pop()!, VICTIM)) stopping = stopVictim();
+                        },
+                    }),
+                ),
+            );
+            await stopping;
+            expect(stopping).toBeDefined();
+        }
         expect(err).toBeDefined();
         const lines = errorLines(err);
         findings[`API server down ${stopWhen}`] = lines;
         // The run fails naming the cluster: its resources' names and its API server's address.
         expect(lines.join("\n")).toContain(VICTIM);
         // The other clusters' work is kept: every step that ended is in the state, and none of them is done again.
-        const done = events.filter((e) => e.resOutputsEvent && ["create", "update", "create-replacement"].includes(e.resOutputsEvent.metadata.op)).map((e) => e.resOutputsEvent!.metadata.urn);
+        const done = changed(events);
         const state = new Map(((await stack.exportStack()).deployment.resources as any[]).map((r) => [r.urn, r]));
         for (const urn of done) expect([urn, state.has(urn)]).toEqual([urn, true]);
-        await timed(`${VICTIM}'s API server back`, () => bed!.startApiServer(VICTIM));
+        // Stopped before: nothing was done. Stopped in the middle: some of it in the other clusters (the reader
+        // tokens they hold for the victim were being replaced at once).
+        const elsewhere = done.filter((urn) => clusterOfProvider(state.get(urn)?.provider) !== VICTIM);
+        if (stopWhen === "before") expect(done).toEqual([]);
+        else expect(elsewhere).not.toEqual([]);
+        findings[`API server down ${stopWhen}: kept in the other clusters`] = elsewhere.map((u) => u.split("::").pop());
+        await timed(`${VICTIM}'s API server back`, startVictim);
         const recovery = [`start ${VICTIM}'s API server again`];
         // Its controllers reconnect on their own time: until the token controller does, a reader token Secret the up
         // creates gets no data within the provider's 5 s. Wait until a new token Secret is filled in (measured).
@@ -432,26 +479,29 @@ describe("2. a cluster's API server down during up", () => {
         // provider waits 5 s for the data, so every later `up` would stop there. Such a Secret is deleted; `up` makes it again.
         const redo: string[] = [];
         const upErrors: string[][] = [];
-        // docs/operations.md: delete the reader tokens left without data, run `pulumi up --refresh` (a plain `up`
-        // does not notice the deletion of one the state holds, and a later update of it fails "not found", seen on
-        // the bed); if that `up` stops at "Timeout occurred polling for 'istio-reader-token-…'" (the cluster's token
-        // controller, reconnecting after the outage, filled a new token Secret later than the provider's 5 s), do the
-        // same once more.
+        // docs/operations.md: delete the reader tokens left without data and run `pulumi up` (the project refreshes
+        // first, so it sees the deletion and creates them again); if that `up` stops at "Timeout occurred polling for
+        // 'istio-reader-token-…'" (the cluster's token controller, reconnecting after the outage, filled a new token
+        // Secret later than the provider's 5 s), do the same once more.
         for (let attempt = 1; attempt <= 2; attempt++) {
             const empty = await emptyReaderTokens(VICTIM);
             findings[`API server down ${stopWhen}: reader tokens left without a token (attempt ${attempt})`] = empty;
             for (const name of empty) await kube[VICTIM].delete(`/api/v1/namespaces/${ISTIO_NS}/secrets/${name}`);
             if (empty.length) recovery.push(`kubectl -n istio-system delete secret ${empty.join(" ")} (in ${VICTIM}: reader tokens the token controller gave up on, left without data)`);
+            // If the up waits on the provider's awaits (once, under load, 10 minutes on the samples), the log shows why.
+            const watch = setInterval(() => logWorkloads(VICTIM).catch((e) => log(`${VICTIM}: ${e}`)), 60_000);
             const failed = await errorOf(
-                up(`up --refresh after the API server is back (attempt ${attempt})`, {
-                    refresh: true,
+                up(`up after the API server is back (attempt ${attempt})`, {
                     onEvent: (e) => {
+                        const pre = e.resourcePreEvent?.metadata;
+                        if (pre && !NO_CHANGE_OPS.includes(pre.op)) log(`recovery step ${pre.op} ${pre.urn.split("::").pop()} [${(pre.diffs ?? []).join(", ")}] ${JSON.stringify(pre.detailedDiff ?? {}).slice(0, 400)}`);
                         const m = e.resOutputsEvent?.metadata;
-                        if (m && ["create", "update", "replace", "create-replacement"].includes(m.op)) redo.push(`${m.op} ${m.urn.split("::").pop()}`);
+                        if (m && ["create", "update", "replace", "create-replacement"].includes(m.op)) redo.push(`${m.op} ${m.urn.split("::").pop()}${m.diffs?.length ? ` [${m.diffs.join(", ")}]` : ""}`);
                     },
                 }),
             );
-            recovery.push("pulumi up --refresh");
+            clearInterval(watch);
+            recovery.push("pulumi up");
             if (!failed) break;
             upErrors.push(errorLines(failed));
             if (attempt === 2 || !/Timeout occurred polling for 'istio-reader-token-/.test(failed.message)) throw failed;
@@ -516,7 +566,7 @@ describe("4. a remote cluster's API server address changes", () => {
         const r = await up("up with the moved endpoint", {
             onEvent: (e) => {
                 const m = e.resOutputsEvent?.metadata;
-                if (m && m.op !== "same" && m.op !== "read" && !m.type.startsWith("pulumi:pulumi:")) ops.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
+                if (m && !NO_CHANGE_OPS.includes(m.op) && !m.type.startsWith("pulumi:pulumi:")) ops.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
             },
         });
         expect(r.summary.result).toBe("succeeded");

@@ -125,6 +125,23 @@ export const NO_CHANGE_OPS = ["same", "read", "refresh"];
 export const changesOf = (counts: Record<string, number> | undefined): Record<string, number> =>
     Object.fromEntries(Object.entries(counts ?? {}).filter(([k, v]) => !NO_CHANGE_OPS.includes(k) && v > 0));
 
+/**
+ * Runs `f` with `--refresh=false` added to the `up`, `preview` and `destroy` it makes on `stack`, as a user types it to
+ * skip the project's `options.refresh: always` for one run. The Automation API has no option for that flag: it passes
+ * `--refresh` or nothing.
+ */
+export async function withoutRefresh<T>(stack: Stack, f: () => Promise<T>): Promise<T> {
+    // PulumiCommand.run(args, cwd, env, …) runs every CLI command; it is left out of the SDK's typings.
+    const command = stack.workspace.pulumiCommand as unknown as { run: (args: string[], ...rest: unknown[]) => Promise<unknown> };
+    const run = command.run;
+    command.run = (args, ...rest) => run.call(command, ["up", "preview", "destroy"].includes(args[0]) ? [...args, "--refresh=false"] : args, ...rest);
+    try {
+        return await f();
+    } finally {
+        command.run = run;
+    }
+}
+
 /** The stack's resources in its state (the engine's checkpoint). */
 export const stateResources = async (s: Stack): Promise<any[]> => ((await s.exportStack()).deployment.resources ?? []) as any[];
 
