@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as iam from "@pulumi/aws/iam";
 import * as eks from "@pulumi/aws/eks";
 import { waitFor } from "../common/dependencies";
+import { requireDeployed } from "../common/helmReleaseStatus";
 
 /**
  * The AWS Load Balancer Controller in one EKS cluster, so that LoadBalancer Services (Istio gateways) get
@@ -279,6 +280,7 @@ export class AwsLoadBalancerController extends pulumi.ComponentResource {
                 dependsOn: waitFor(args.readyDependencies, this.podIdentity, attachment),
             },
         );
+        requireDeployed(this.release, args.clusterName);
 
         this.registerOutputs({ roleArn: this.role.arn });
     }

@@ -6,6 +6,7 @@ import { waitFor } from "../common/dependencies";
 import { checkIstioValues, withOverlay } from "./istioValues";
 import { DEFAULT_GATEWAY_NODE_PORT } from "./cluster";
 import { withFieldManager } from "../common/fieldManager";
+import { requireDeployed } from "../common/helmReleaseStatus";
 
 export const EAST_WEST_GATEWAY_NAME = "istio-eastwestgateway";
 /** Marks a gateway Service that is meant to be public, so policy can tell intent from oversight. */
@@ -25,6 +26,8 @@ export function gatewayExposureAnnotations(exposure: "internal" | "public", inte
  */
 export interface EastWestGatewayArgs {
     network: string;
+    /** The cluster's name, as errors name it (default: this component's name). */
+    clusterName?: string;
     istioVersion: string;
     /** Where the `gateway` chart comes from (see IstioPrimaryArgs.chartSource). */
     chartSource?: string;
@@ -141,6 +144,8 @@ export class EastWestGateway extends pulumi.ComponentResource {
             },
             { parent: this, provider, dependsOn: waitFor(args.istiod, args.workloadInjection, args.loadBalancerDependencies) },
         );
+
+        requireDeployed(this.release, args.clusterName ?? name);
 
         // Needs the Gateway CRD (base) and, with validation failing closed, a running istiod.
         // Not kept as a property: the component host cannot express a CustomResource output.

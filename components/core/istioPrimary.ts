@@ -5,6 +5,7 @@ import { CACerts } from "./meshCA";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, imageValues, istioChart } from "../common/istioVersion";
 import { dependencyValues, waitFor } from "../common/dependencies";
 import { withFieldManager } from "../common/fieldManager";
+import { requireDeployed } from "../common/helmReleaseStatus";
 import { ClusterRevisions, declareRevisionedIstio, workloadRevision } from "./revisions";
 import { checkIstioValues, IstioValues, withOverlay } from "./istioValues";
 
@@ -190,6 +191,7 @@ export class IstioPrimary extends pulumi.ComponentResource {
             { parent: this, provider, dependsOn: [this.base, this.caCertsSecret] },
         );
         this.istiodRevisions = revisioned ? revisioned.istiods : { "": this.istiod };
+        for (const release of [this.base, ...Object.values(this.istiodRevisions)]) requireDeployed(release, args.clusterName);
         this.workloadInjection = dependencyValues(
             [this.istiod.urn],
             revisioned ? revisioned.tags[args.revisions!.workloadTag].ready.apply((objects) => pulumi.all(objects.map((o) => o.urn))) : undefined,

@@ -185,6 +185,7 @@ export class Mesh extends pulumi.ComponentResource {
                     `${name}-${cluster.clusterName}-eastwest`,
                     {
                         network: cluster.network,
+                        clusterName: cluster.clusterName,
                         istioVersion: gatewayRevision?.version ?? args.istioVersion,
                         chartSource: gatewayRevision?.chartSource ?? args.istioChartSource,
                         imageHub: args.istioImageHub,

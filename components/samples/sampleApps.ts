@@ -4,6 +4,7 @@ import { ISTIO_NAMESPACE } from "../core/istioPrimary";
 import { DEFAULT_ISTIO_CHART_SOURCE, DEFAULT_ISTIO_IMAGE_HUB, istioChart } from "../common/istioVersion";
 import { waitFor } from "../common/dependencies";
 import { withFieldManager } from "../common/fieldManager";
+import { requireDeployed } from "../common/helmReleaseStatus";
 import {
     BOOKINFO_FRONT_SERVICES,
     BOOKINFO_NAMESPACE,
@@ -256,6 +257,7 @@ export class SampleApps extends pulumi.ComponentResource {
                 // Its pods use `image: auto`, which istiod's injection webhook fills in.
                 { parent: this, provider: front.provider, dependsOn: waitFor(front.istiod, front.workloadInjection, front.loadBalancerDependencies) },
             );
+            requireDeployed(this.ingressGateway, front.clusterName);
             if (args.bookinfo.ingressServiceType === "LoadBalancer") {
                 const service = k8s.core.v1.Service.get(
                     `${name}-${front.clusterName}-ingressgateway-service`,

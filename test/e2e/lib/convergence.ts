@@ -82,7 +82,14 @@ export async function checkConverged(c: ConvergenceContext, before: StateTrust |
             ),
         ),
     ]);
-    if (preview) problems.push(`preview with expectNoChanges failed: ${String(preview.message).split("\n").filter((l) => /^\s*[~+\-]|error|update|create|delete|replace/i.test(l)).slice(0, 12).join(" / ")}`);
+    // The lines that say what would change: not the refresh of every resource (Pulumi.yaml refreshes first) nor warnings.
+    const proposed = (message: string) =>
+        message
+            .split("\n")
+            .filter((l) => /^\s*[~+\-]|error|update|create|delete|replace/i.test(l) && !/ refresh(ing)?\b|warning:/.test(l))
+            .slice(0, 20)
+            .join(" / ");
+    if (preview) problems.push(`preview with expectNoChanges failed: ${proposed(String(preview.message))}`);
     const { trust, mismatches } = trustFound;
     problems.push(...mismatches);
     const certificatesChanged = before ? trustChanges(before, trust) : [];
