@@ -540,7 +540,7 @@ describe("2. a cluster's API server down during up", () => {
 
     test("stopped before the up: the run fails naming the cluster, the others' work is kept, the next up converges", () => downDuringRotation("before the up", "before"), 30 * MIN);
 
-    test("stopped in the middle of the up: the same", () => downDuringRotation("in the middle of the up (at its first step there)", "middle"), 30 * MIN);
+    test("stopped in the middle of the up: the same", () => downDuringRotation("in the middle of the up (once it began changing that cluster)", "middle"), 30 * MIN);
 });
 
 describe("3. istiod down during an update (its validation webhook fails closed)", () => {
