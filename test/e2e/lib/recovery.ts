@@ -16,8 +16,13 @@
  *    state does not know it, and the next `up`'s install fails with "cannot re-use a name that is still in use".
  *    Only releases that were pending creates: nothing the state knows is removed.
  * 5. `pulumi up`.
+ *
+ * Before all of it, if the kill cut off the local backend's write of the stack file's attribute sidecar
+ * (`.pulumi/stacks/<project>/<stack>.json.attrs`, left empty), every command fails "failed to load checkpoint: EOF"
+ * although the state itself is whole: the empty sidecar is deleted (repairStateAttributes; seen once in CI).
  */
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { BedCluster, cacheDir } from "./bed";
@@ -46,14 +51,34 @@ function pendingRelease(op: any): { cluster?: string; namespace: string; name: s
     return { cluster: clusterOfProvider(op.resource.provider), namespace: inputs.namespace, name: inputs.name };
 }
 
+/**
+ * Deletes the stack file's attribute sidecar if a killed write left it empty (the file-backend blob store keeps
+ * `<stack>.json.attrs` beside `<stack>.json`; empty, every command fails "failed to load checkpoint: EOF"). Returns the
+ * step as the user types it, or undefined when there was nothing to repair.
+ */
+export function repairStateAttributes(stateDir: string, stackName: string): string | undefined {
+    const root = path.join(stateDir, ".pulumi", "stacks");
+    if (!fs.existsSync(root)) return undefined;
+    const cut = (fs.readdirSync(root, { recursive: true }) as string[])
+        .filter((f) => path.basename(f) === `${stackName}.json.attrs`)
+        .map((f) => path.join(root, f))
+        .filter((f) => fs.statSync(f).size === 0);
+    for (const f of cut) fs.rmSync(f);
+    return cut.length ? `rm ${cut.map((f) => `.pulumi/stacks/${path.relative(root, f)}`).join(" ")} (left empty by the kill: "failed to load checkpoint: EOF")` : undefined;
+}
+
 export async function recoverKilledRun(o: {
     stack: Stack;
+    /** The local backend's directory (PULUMI_BACKEND_URL file://). */
+    stateDir: string;
     interruption: Interruption;
     kube: Record<string, Kube>;
     clusters: BedCluster[];
     log: (msg: string) => void;
 }): Promise<KilledRunRecovery> {
     const steps: string[] = [];
+    const repaired = repairStateAttributes(o.stateDir, o.stack.name);
+    if (repaired) steps.push(repaired);
     const pending = await pendingOperations(o.stack);
     const releases = (((await o.stack.exportStack()).deployment.pending_operations ?? []) as any[]).map(pendingRelease).filter((r) => r !== undefined);
 
