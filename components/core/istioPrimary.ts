@@ -1,4 +1,3 @@
-import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { CACerts } from "./meshCA";
@@ -141,16 +140,16 @@ export class IstioPrimary extends pulumi.ComponentResource {
         // cross-cluster mTLS fails. So istiod depends on it.
         this.caCertsSecret = new k8s.core.v1.Secret(
             `${name}-cacerts`,
-            withFieldManager(
-                {
-                    metadata: { name: "cacerts", namespace: this.namespace.metadata.name },
-                    type: "Opaque",
-                    stringData: pulumi.secret(pulumi.output(args.caCerts).apply((certs): Record<string, string> => ({ ...certs }))),
-                },
-                // Its field manager also names the roots it holds: a stack that lost its state and made a new root
-                // gets a field conflict on the live cacerts instead of replacing the mesh's trust in one step.
-                pulumi.unsecret(pulumi.output(args.caCerts).apply((certs) => `ca-${createHash("sha256").update(certs["root-cert.pem"]).digest("hex").slice(0, 12)}`)),
-            ),
+            // Not the stack's named field manager: the provider's own, a random one kept in the state for the
+            // Secret's life. It stays the same through every rotation stage (a manager named after the root changed
+            // with it, and the apply under the new name conflicted with the old one: the provider drops the old name
+            // only after a successful apply), and a new stack that lost its state gets another one, so its new root
+            // meets a field conflict on the live cacerts instead of replacing the mesh's trust.
+            {
+                metadata: { name: "cacerts", namespace: this.namespace.metadata.name },
+                type: "Opaque",
+                stringData: pulumi.secret(pulumi.output(args.caCerts).apply((certs): Record<string, string> => ({ ...certs }))),
+            },
             { parent: this, provider },
         );
 

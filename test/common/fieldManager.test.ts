@@ -5,8 +5,7 @@
  * after a killed run, the next reader-token rotation failed with "Apply failed with 1 conflict: conflict with
  * "pulumi-kubernetes-<id>": .data.cluster1" on the remote secrets the killed run had written).
  */
-import { createHash } from "crypto";
-import { Declared, plain, runProgram } from "../support/harness";
+import { Declared, runProgram } from "../support/harness";
 import { existingStack, FIELD_MANAGED, THREE_CLUSTERS_TWO_NETWORKS } from "../support/fixtures";
 import { istiodTemplateStandIn } from "../support/helmTemplate";
 import { FIELD_MANAGER_ANNOTATION, withFieldManager } from "../../components/common/fieldManager";
@@ -16,22 +15,19 @@ const appliedObjects = (resources: Declared[]) =>
     resources.filter((r) => r.custom && !r.read && r.type.startsWith("kubernetes:") && !r.type.startsWith("kubernetes:helm.sh/"));
 
 describe("the stack's field manager", () => {
-    test("every object of the default program (three clusters, samples and verification on) names it", async () => {
+    test("every object of the default program (three clusters, samples and verification on) names it, cacerts aside", async () => {
         const run = await runProgram(existingStack(THREE_CLUSTERS_TWO_NETWORKS));
         const objects = appliedObjects(run.resources);
         // Namespaces, cacerts, tokens, remote secrets, Gateways, PeerAuthentications, samples, verification Jobs.
         expect(new Set(objects.map((r) => r.type)).size).toBeGreaterThanOrEqual(8);
         const stackManager = FIELD_MANAGED[FIELD_MANAGER_ANNOTATION];
         for (const r of objects.filter((x) => x.inputs.metadata?.name !== "cacerts")) expect([r.name, r.inputs.metadata?.annotations?.[FIELD_MANAGER_ANNOTATION]]).toEqual([r.name, stackManager]);
-        // cacerts: the stack's manager narrowed to the root it holds, so a stack that lost its state and made a new
-        // root conflicts on the live cacerts instead of replacing the mesh's trust.
+        // cacerts keeps the provider's own manager (random, kept in the state for the Secret's life): one named after
+        // the root it holds changed at every root-rotation stage, and the apply under the new name conflicted with
+        // the old name (found by rotation.e2e.ts); a new stack that lost its state still conflicts on it.
         const cacerts = objects.filter((x) => x.inputs.metadata?.name === "cacerts");
         expect(cacerts).toHaveLength(3);
-        for (const r of cacerts) {
-            const root = plain(r.inputs).stringData["root-cert.pem"];
-            expect(root).toContain("BEGIN CERTIFICATE");
-            expect([r.name, r.inputs.metadata.annotations[FIELD_MANAGER_ANNOTATION]]).toEqual([r.name, `${stackManager}-ca-${createHash("sha256").update(root).digest("hex").slice(0, 12)}`]);
-        }
+        for (const r of cacerts) expect([r.name, r.inputs.metadata.annotations?.[FIELD_MANAGER_ANNOTATION]]).toEqual([r.name, undefined]);
     });
 
     test("the revision tags' objects, rendered from the istiod chart, name it too", async () => {

@@ -677,8 +677,9 @@ describe("5. state", () => {
         findings.lostStateProvidedPreview = adopted.changeSummary;
         expect(tlsSteps.filter((s) => / tls:/.test(s))).toEqual([]);
         applySettings();
-        // Run anyway, as a user might: the live cacerts are owned by a field manager named after their root
-        // (components/common/fieldManager.ts), so the new root meets a field conflict and no cluster's trust changes.
+        // Run anyway, as a user might: the live cacerts are owned by the old stack's field manager (the provider's
+        // own, random: components/core/istioPrimary.ts), so the new root meets a field conflict and no cluster's trust
+        // changes.
         // --continue-on-error: everything that does not depend on a failed step is attempted, cacerts included.
         const overwrite = await timed("up of the new stack", () => errorOf(fresh.up({ color: "never", continueOnError: true })));
         expect(overwrite).toBeDefined();
