@@ -116,6 +116,18 @@ describe("e2e bed: three clusters in the run's own network namespace", () => {
             expect((endpoints.subsets ?? []).flatMap((s: any) => (s.addresses ?? []).map((a: any) => a.ip)).sort()).toEqual(podIps);
         }));
 
+    test("a Running pod marked not Ready, as the node lifecycle controller does after an outage, is Ready again (as its kubelet would report)", () =>
+        each(async (c) => {
+            const [pod] = (await kube(c, "GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dsmoke")).items as any[];
+            const readyOf = async () => ((await kube(c, "GET", `/api/v1/namespaces/default/pods/${pod.metadata.name}`)).status.conditions ?? []).find((x: any) => x.type === "Ready")?.status;
+            // What MarkPodsNotReady writes (the node lifecycle controller, once a node's lease went stale).
+            const conditions = pod.status.conditions.map((x: any) => (x.type === "Ready" ? { ...x, status: "False", reason: "NodeNotReady" } : x));
+            await kube(c, "PATCH", `/api/v1/namespaces/default/pods/${pod.metadata.name}/status`, { status: { conditions } }, { contentType: "application/strategic-merge-patch+json" });
+            await waitFor(`${c.name}: pod ${pod.metadata.name} Ready again`, async () => (await readyOf()) === "True", 30000);
+            const after = await kube(c, "GET", `/api/v1/namespaces/default/pods/${pod.metadata.name}`);
+            expect([after.status.phase, after.status.podIP]).toEqual(["Running", pod.status.podIP]);
+        }));
+
     test("a Job's pod completes", () =>
         each(async (c) => {
             await kube(c, "POST", "/apis/batch/v1/namespaces/default/jobs", {

@@ -14,8 +14,9 @@
  * What runs: one etcd for the whole bed (one `--etcd-prefix` per cluster); per cluster a kube-apiserver, a
  * kube-controller-manager (service-account-token Secrets get `token` and `ca.crt`; endpoints and endpoint-slice
  * controllers write pod addresses as on a real cluster), a kube-scheduler and kwok (2 fake Ready nodes without
- * taints; pods go Running/Ready, Jobs' pods complete, with kwok's own "fast" stages; a Stage of ours gives
- * LoadBalancer Services an ingress IP).
+ * taints; pods go Running/Ready, Jobs' pods complete, with kwok's own "fast" stages; Stages of ours give
+ * LoadBalancer Services an ingress IP and make a Running pod Ready again, as its kubelet would, after an API-server
+ * outage made the node lifecycle controller mark it not Ready).
  *
  * Address plan. A bed takes a slot s (0..15, the first free one unless `slot` is given); cluster i (1-based) of
  * the bed gets g = 16*s + i and:
@@ -404,6 +405,72 @@ export function istiodPodStages(podReady: string): string {
     return `${others}\n---\n${istiod}`;
 }
 
+/**
+ * What a kubelet does after its node was out of touch: it reports its running pods Ready again. When a cluster's API
+ * server is stopped for a while (the faults suite), kwok's node leases go stale, the node lifecycle controller marks
+ * the nodes NotReady and their pods not Ready, and kwok's own stages never make a Running pod Ready again: the
+ * samples' Services then had no ready endpoint and the next `up` waited the provider's 10 minutes on them (seen in
+ * CI). istiod's pods are left to the istiod operator, which gates their readiness on the real pilot-discovery.
+ */
+const POD_READY_AGAIN_STAGE = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: bed-pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values:
+      - 'True'
+    - key: '.metadata.labels.app'
+      operator: 'NotIn'
+      values:
+      - 'istiod'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: PodScheduled
+      {{ range .spec.readinessGates }}
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: {{ .conditionType | Quote }}
+      {{ end }}
+
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: true
+        restartCount: 0
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+`;
+
 const LB_STAGE = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -737,6 +804,7 @@ export async function startBed(opts: StartBedOptions): Promise<Bed> {
                 "  enableProfilingHandler: false",
                 ...stages.map((text) => "---\n" + text),
                 "---\n" + LB_STAGE.trim(),
+                "---\n" + POD_READY_AGAIN_STAGE.trim(),
                 "",
             ].join("\n");
             const kwokConfigPath = path.join(c.dir, "kwok.yaml");
