@@ -33,6 +33,7 @@ import { parse as parseYaml, stringify } from "yaml";
 import { Bed, BedCluster, bedIstioVersions, buildBed, cacheDir, chartsDir, startBed } from "./lib/bed";
 import { added, census } from "./lib/census";
 import { clusterOfProvider } from "./lib/accounting";
+import { StepLog } from "./lib/engine";
 import { ConvergenceContext, checkConverged } from "./lib/convergence";
 import { FaultRow, faultTable, writeFaultReport } from "./lib/faultReport";
 import { Interruption, describeStep, ignoreDeadEngineCalls, interruptUp, lockFiles, pendingOperations } from "./lib/interrupt";
@@ -41,7 +42,7 @@ import { Kube, b64, eventually } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
 import { makeLog, makeTimed } from "./lib/meshChecks";
 import { recoverKilledRun, repairStateAttributes } from "./lib/recovery";
-import { NO_CHANGE_OPS, PulumiEnv, TLS_STAND_IN, meshConfig, openStack, preparePulumi, withoutRefresh, writeStackConfig } from "./lib/stack";
+import { NO_CHANGE_OPS, PulumiEnv, errorOf, TLS_STAND_IN, meshConfig, openStack, preparePulumi, withoutRefresh, writeStackConfig } from "./lib/stack";
 import { TcpProxy, startTcpProxy } from "./lib/tcpProxy";
 import { loadTopology, makeTopology } from "./lib/topology";
 import { StateTrust, clusterTrust, stateTrust } from "./lib/trust";
@@ -109,7 +110,6 @@ function stackConfig(): Record<string, unknown> {
 const applySettings = () => writeStackConfig(env, STACK, stackConfig());
 
 const ctx = (): ConvergenceContext => ({ stack, stateDir: env.stateDir, kube, istiod, baseline, others: (n) => topology.others(n), log });
-const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => e);
 /** The lines of an engine error that say what failed (the CLI's diagnostics), without the plugin warnings. */
 const errorLines = (e: Error | undefined) =>
     String(e?.message ?? "")
@@ -434,34 +434,33 @@ describe("2. a cluster's API server down during up", () => {
         if (victimDown) await startVictim();
     });
 
-    /** The steps of an update that changed something: "<op> <urn>" of each finished create, update or replacement. */
+    /** What an update did that the next one must not do again: its finished creates, updates and replacements. */
     const CHANGE_OPS = ["create", "update", "create-replacement"];
-    const changed = (events: EngineEvent[]) => events.filter((e) => e.resOutputsEvent && CHANGE_OPS.includes(e.resOutputsEvent.metadata.op)).map((e) => e.resOutputsEvent!.metadata.urn);
 
     async function downDuringRotation(point: string, stopWhen: "before" | "middle") {
         if (!meshUp) throw new Error("the mesh is not up");
         const before = await stateTrust(stack);
         settings.readerTokenGeneration++;
         applySettings();
-        const events: EngineEvent[] = [];
+        const failedRun = new StepLog();
         let stopping: Promise<void> | undefined;
         let err: Error | undefined;
         if (stopWhen === "before") {
             await stopVictim();
             // The project refreshes before every run (Pulumi.yaml options.refresh: always): reading that cluster's
             // resources fails, and the run stops there, before it changes anything in any cluster.
-            err = await timed(`up, ${VICTIM}'s API server down before`, () => errorOf(stack.up({ color: "never", onEvent: (e) => events.push(e) })));
+            err = await timed(`up, ${VICTIM}'s API server down before`, () => errorOf(stack.up({ color: "never", onEvent: failedRun.onEvent })));
             expect(errorLines(err).join("\n")).toMatch(new RegExp(`mesh-${VICTIM}-\\S+ \\*\\*refreshing failed\\*\\* error: failed to read resource state due to unreachable cluster`));
             // Nor does `pulumi up --refresh=false` change anything: on clusters a user brings (existing), every
             // cluster's changes wait for every cluster's preflight (components/core/istioPreflight.ts), which must
             // read that cluster. Nothing is half-done while a member is down.
-            const fromState: EngineEvent[] = [];
+            const fromState = new StepLog();
             const refused = await timed(`up --refresh=false, ${VICTIM}'s API server down before`, () =>
-                errorOf(withoutRefresh(stack, () => stack.up({ color: "never", onEvent: (e) => fromState.push(e) }))),
+                errorOf(withoutRefresh(stack, () => stack.up({ color: "never", onEvent: fromState.onEvent }))),
             );
             findings["API server down before: up --refresh=false"] = errorLines(refused);
             expect(errorLines(refused).join("\n")).toContain(`resource 'mesh-${VICTIM}-preflight-chart' has a problem: configured Kubernetes cluster is unreachable`);
-            expect(changed(fromState)).toEqual([]);
+            expect(fromState.done(CHANGE_OPS)).toEqual([]);
         } else {
             // Stopped once the run has begun changing that cluster (the refresh before it has read every cluster).
             err = await timed(`up, ${VICTIM}'s API server down in the middle`, () =>
@@ -469,7 +468,7 @@ describe("2. a cluster's API server down during up", () => {
                     stack.up({
                         color: "never",
                         onEvent: (e) => {
-                            events.push(e);
+                            failedRun.onEvent(e);
                             const m = e.resourcePreEvent?.metadata;
                             if (!stopping && m && !NO_CHANGE_OPS.includes(m.op) && m.type === SECRET && involves(m.urn.split("::").pop()!, VICTIM)) stopping = stopVictim();
                         },
@@ -485,7 +484,7 @@ describe("2. a cluster's API server down during up", () => {
         // The run fails naming the cluster: its resources' names and its API server's address.
         expect(lines.join("\n")).toContain(VICTIM);
         // The other clusters' work is kept: every step that ended is in the state, and none of them is done again.
-        const done = changed(events);
+        const done = failedRun.finished(CHANGE_OPS).map((o) => o.urn);
         const state = new Map(((await stack.exportStack()).deployment.resources as any[]).map((r) => [r.urn, r]));
         for (const urn of done) expect([urn, state.has(urn)]).toEqual([urn, true]);
         // Stopped before: nothing was done. Stopped in the middle: some of it in the other clusters (the reader
@@ -503,7 +502,7 @@ describe("2. a cluster's API server down during up", () => {
         // A reader token created as the API server went away may never get its token: Kubernetes' token controller
         // gives up on a Secret after 10 quick retries (pkg/controller/serviceaccount/tokens_controller.go), and the
         // provider waits 5 s for the data, so every later `up` would stop there. Such a Secret is deleted; `up` makes it again.
-        const redo: string[] = [];
+        const recoveryRun = new StepLog();
         const upErrors: string[][] = [];
         // docs/operations.md: delete the reader tokens left without data and run `pulumi up` (the project refreshes
         // first, so it sees the deletion and creates them again); if that `up` stops at "Timeout occurred polling for
@@ -521,8 +520,7 @@ describe("2. a cluster's API server down during up", () => {
                     onEvent: (e) => {
                         const pre = e.resourcePreEvent?.metadata;
                         if (pre && !NO_CHANGE_OPS.includes(pre.op)) log(`recovery step ${pre.op} ${pre.urn.split("::").pop()} [${(pre.diffs ?? []).join(", ")}] ${JSON.stringify(pre.detailedDiff ?? {}).slice(0, 400)}`);
-                        const m = e.resOutputsEvent?.metadata;
-                        if (m && ["create", "update", "replace", "create-replacement"].includes(m.op)) redo.push(`${m.op} ${m.urn.split("::").pop()}${m.diffs?.length ? ` [${m.diffs.join(", ")}]` : ""}`);
+                        recoveryRun.onEvent(e);
                     },
                 }),
             );
@@ -534,10 +532,10 @@ describe("2. a cluster's API server down during up", () => {
         }
         findings[`API server down ${stopWhen}: recovery up errors`] = upErrors;
         findings[`API server down ${stopWhen}: kept`] = done.map((u) => u.split("::").pop());
-        findings[`API server down ${stopWhen}: recovery up`] = redo;
+        const redo = recoveryRun.finished([...CHANGE_OPS, "replace"]);
+        findings[`API server down ${stopWhen}: recovery up`] = redo.map((o) => `${o.op} ${o.name}`);
         // Nothing the failed run did is done again.
-        const doneNames = new Set(done.map((u) => u.split("::").pop()));
-        expect(redo.filter((x) => doneNames.has(x.split(" ")[1]))).toEqual([]);
+        expect(redo.filter((o) => done.includes(o.urn)).map((o) => `${o.op} ${o.name}`)).toEqual([]);
         await finish("2. API server down", `${VICTIM}'s kube-apiserver stopped ${point} (reader-token rotation to generation ${settings.readerTokenGeneration})`, recovery, before);
     }
 
@@ -588,14 +586,10 @@ describe("4. a remote cluster's API server address changes", () => {
         fs.writeFileSync(moved, stringify(doc), { mode: 0o600 });
         settings.kubeconfigPath[c.name] = moved;
         applySettings();
-        const ops: string[] = [];
-        const r = await up("up with the moved endpoint", {
-            onEvent: (e) => {
-                const m = e.resOutputsEvent?.metadata;
-                if (m && !NO_CHANGE_OPS.includes(m.op) && !m.type.startsWith("pulumi:pulumi:")) ops.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
-            },
-        });
+        const moveRun = new StepLog();
+        const r = await up("up with the moved endpoint", { onEvent: moveRun.onEvent });
         expect(r.summary.result).toBe("succeeded");
+        const ops = moveRun.finished().filter((o) => !o.type.startsWith("pulumi:pulumi:")).map((o) => `${o.op} ${o.type} ${o.name}`);
         findings.endpointMoved = ops;
         // Nothing else changes: the cluster's provider takes the new kubeconfig, and every remote secret for it follows.
         const expected = [`update pulumi:providers:kubernetes ${c.name}-k8s`, ...topology.others(c.name).map((t) => `update ${SECRET} mesh-${c.name}-to-${t}-remote-secret`)];

@@ -31,7 +31,7 @@ import { ISTIO_NS, IstiodOperator } from "./lib/istiod";
 import { Kube, eventually } from "./lib/kube";
 import * as checks from "./lib/meshChecks";
 import { helmReleases, makeLog, makeTimed, normPem } from "./lib/meshChecks";
-import { PulumiEnv, TLS_STAND_IN, changesOf, meshConfig, openStack, preparePulumi, stateResources, writeStackConfig } from "./lib/stack";
+import { PulumiEnv, TLS_STAND_IN, changesOf, errorOf, meshConfig, openStack, preparePulumi, stateResources, writeStackConfig } from "./lib/stack";
 import { slowestRows, updateTimings } from "./lib/timings";
 import { loadTopology } from "./lib/topology";
 
@@ -167,7 +167,7 @@ describe("bad input through the real CLI: refused before anything is created", (
         const bad = await openStack(env, stackName);
         writeStackConfig(env, stackName, cfg);
         for (const [what, run] of [["preview", () => bad.preview({ color: "never" })], ["up", () => bad.up({ color: "never" })]] as const) {
-            const err = await timed(`${stackName} ${what}`, () => (run() as Promise<unknown>).then(() => undefined, (e: Error) => e));
+            const err = await timed(`${stackName} ${what}`, () => errorOf(run() as Promise<unknown>));
             expect(err).toBeDefined();
             for (const e of expected) expect(String((err as Error).message)).toMatch(e);
         }
@@ -522,7 +522,7 @@ describe("destroy", () => {
 
     test("as shipped (root protected): the engine deletes everything else, then fails on the root, which stays in state", async () => {
         rootBefore = normPem(await stackRoot());
-        const err = await timed("destroy (protected root)", () => stack.destroy({ color: "never", onEvent: record("destroy-protected") }).then(() => undefined, (e: Error) => e));
+        const err = await timed("destroy (protected root)", () => errorOf(stack.destroy({ color: "never", onEvent: record("destroy-protected") })));
         expect(err).toBeDefined();
         expect(String((err as Error).message)).toMatch(/protect/i);
         const deleted = operations("destroy-protected", ["delete"]);

@@ -16,6 +16,7 @@ import { IstiodOperator } from "./istiod";
 import { Kube, eventually } from "./kube";
 import { clusterzSynced } from "./meshChecks";
 import { StateTrust, clusterTrust, stateTrust, trustChanges, trustMismatches } from "./trust";
+import { errorOf } from "./stack";
 
 export interface ConvergenceContext {
     stack: Stack;
@@ -61,10 +62,7 @@ export async function checkConverged(c: ConvergenceContext, before: StateTrust |
     // The engine's preview, the API servers' census and the istiods' sync status are independent: all at once.
     const [preview, trustFound, account, syncFailures] = await Promise.all([
         took("preview", () =>
-            c.stack.preview({ expectNoChanges: true, color: "never" }).then(
-                () => undefined,
-                (e: Error) => e,
-            ),
+            errorOf(c.stack.preview({ expectNoChanges: true, color: "never" })),
         ),
         took("trust", async () => {
             const trust = await stateTrust(c.stack);

@@ -60,11 +60,14 @@ export class StepLog {
         this.seq++;
     };
 
+    /** Every finished operation that changes something (`ops` narrows it), in order. */
+    finished(ops?: string[]): EngineOp[] {
+        return this.ops.filter((o) => o.phase === "done" && !NO_CHANGE_OPS.includes(o.op) && (!ops || ops.includes(o.op)));
+    }
+
     /** "<op> <type> <name>" of every finished operation that changes something (`ops` narrows it), in order. */
     done(ops?: string[]): string[] {
-        return this.ops
-            .filter((o) => o.phase === "done" && !NO_CHANGE_OPS.includes(o.op) && (!ops || ops.includes(o.op)))
-            .map((o) => `${o.op} ${o.type} ${o.name}`);
+        return this.finished(ops).map((o) => `${o.op} ${o.type} ${o.name}`);
     }
 
     /** The finished operations that change something on the resources named `name`, in the order they finished. */

@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { sleep } from "./kube";
+import { errorOf } from "./stack";
 
 export type CliSignal = "SIGINT" | "SIGKILL";
 
@@ -136,10 +137,7 @@ export async function interruptUp(
             fire(e);
         })();
     };
-    result.error = await stack.up({ onEvent, color: "never" }).then(
-        () => undefined,
-        (e: Error) => e,
-    );
+    result.error = await errorOf(stack.up({ onEvent, color: "never" }));
     await pending;
     if (signalledAt) result.exitMs = Date.now() - signalledAt;
     // Plugins the CLI started have their own process group: see which outlived it.

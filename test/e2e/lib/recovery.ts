@@ -30,6 +30,7 @@ import { Interruption, PendingOperation, killPids, pendingOperations } from "./i
 import { Kube, eventually } from "./kube";
 import { helmReleaseRecords } from "./meshChecks";
 import { clusterOfProvider } from "./accounting";
+import { errorOf } from "./stack";
 
 const MIN = 60_000;
 
@@ -110,10 +111,7 @@ export async function recoverKilledRun(o: {
     }
     if (uninstalled.length) steps.push(`helm uninstall the releases the killed run installed: ${uninstalled.join(", ")}`);
 
-    const upError = await o.stack.up({ color: "never" }).then(
-        () => undefined,
-        (e: Error) => e,
-    );
+    const upError = await errorOf(o.stack.up({ color: "never" }));
     steps.push("pulumi up");
     o.log(`recovery: ${steps.join(" → ")}${upError ? `; up failed: ${upError.message.slice(-600)}` : ""}`);
     return { steps, pending, uninstalled, upError };

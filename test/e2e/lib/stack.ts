@@ -142,6 +142,9 @@ export async function withoutRefresh<T>(stack: Stack, f: () => Promise<T>): Prom
     }
 }
 
+/** The error an engine call (or any promise) failed with, or undefined when it succeeded. */
+export const errorOf = (p: Promise<unknown>): Promise<Error | undefined> => p.then(() => undefined, (e: Error) => e);
+
 /** The stack's resources in its state (the engine's checkpoint). */
 export const stateResources = async (s: Stack): Promise<any[]> => ((await s.exportStack()).deployment.resources ?? []) as any[];
 
